@@ -1,0 +1,175 @@
+"""Times: parse plan times in the plan's zone, keep them in UTC, display them at the edge.
+
+Everything inside the package is a timezone-aware UTC `datetime`; conversion to a display
+zone happens only in the helpers below, so a DST change can never stretch a duration.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+_DURATION = re.compile(r"^\s*(?:(?P<d>\d+)\s*d)?\s*(?:(?P<h>\d+)\s*h)?\s*(?:(?P<m>\d+)\s*m)?"
+                       r"\s*(?:(?P<s>\d+)\s*s)?\s*$", re.IGNORECASE)
+_ISO_DURATION = re.compile(r"^P(?:(?P<d>\d+)D)?(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?"
+                           r"(?:(?P<s>\d+)S)?)?$", re.IGNORECASE)
+
+
+def zone(name: str) -> ZoneInfo:
+    """The IANA zone `name` (tzdata ships with the package, so no system zone data is needed)."""
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError("time zone must be an IANA name such as 'Pacific/Auckland'")
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, IsADirectoryError):
+        raise ValueError(f"unknown time zone '{name}' (use an IANA name such as "
+                         "'Pacific/Auckland')") from None
+
+
+def parse_duration(text: str | int | float) -> timedelta:
+    """'45m', '1h30m', '2h', '90s', '1d' or ISO 8601 'PT45M'; a bare number is minutes."""
+    if isinstance(text, bool):
+        raise ValueError(f"invalid duration {text!r}")
+    if isinstance(text, int | float):
+        if text < 0:
+            raise ValueError(f"duration must not be negative: {text!r}")
+        return timedelta(minutes=text)
+    if isinstance(text, timedelta):
+        return text
+    if not isinstance(text, str):
+        raise ValueError(f"invalid duration {text!r} (write e.g. 45m, 1h30m or PT45M)")
+    match = _ISO_DURATION.match(text.strip()) if text.strip().upper().startswith("P") else None
+    match = match or _DURATION.match(text)
+    if not match or not any(match.groupdict().values()):
+        raise ValueError(f"invalid duration {text!r} (write e.g. 45m, 1h30m or PT45M)")
+    parts = {k: int(v or 0) for k, v in match.groupdict().items()}
+    return timedelta(days=parts["d"], hours=parts["h"], minutes=parts["m"], seconds=parts["s"])
+
+
+def format_duration(delta: timedelta) -> str:
+    """'4h', '3h 30m', '45m': how people write a window's length."""
+    total = int(round(delta.total_seconds() / 60))
+    sign, total = ("-", -total) if total < 0 else ("", total)
+    hours, minutes = divmod(total, 60)
+    if hours and minutes:
+        return f"{sign}{hours}h {minutes:02d}m"
+    return f"{sign}{hours}h" if hours else f"{sign}{minutes}m"
+
+
+def localize(wall: datetime, tz: ZoneInfo) -> datetime:
+    """Attach `tz` to a naive wall-clock time, refusing times that do not exist or repeat."""
+    early = wall.replace(tzinfo=tz, fold=0)
+    late = wall.replace(tzinfo=tz, fold=1)
+    if early.utcoffset() != late.utcoffset():
+        # Either a gap (the clock jumps over it) or an overlap (the clock shows it twice).
+        round_trip = early.astimezone(UTC).astimezone(tz).replace(tzinfo=None)
+        if round_trip != wall:
+            raise ValueError(f"{wall:%Y-%m-%d %H:%M} does not exist in {tz.key} "
+                             "(clocks skip it for daylight saving)")
+        raise ValueError(f"{wall:%Y-%m-%d %H:%M} happens twice in {tz.key} (daylight saving "
+                         f"ends); write it with its offset, e.g. "
+                         f"{early.isoformat(timespec='minutes')} or "
+                         f"{late.isoformat(timespec='minutes')}")
+    return early
+
+
+def parse_time(value: str | datetime, tz: ZoneInfo) -> datetime:
+    """A plan time as UTC: local wall time in `tz`, or ISO 8601 with an offset that `tz` agrees with."""
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str):
+        text = value.strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"invalid time {value!r} (write 'YYYY-MM-DD HH:MM' in the plan's "
+                             "zone, or ISO 8601 with an offset)") from None
+    else:
+        raise ValueError(f"invalid time {value!r} (write 'YYYY-MM-DD HH:MM')")
+    if parsed.tzinfo is None:
+        return localize(parsed, tz).astimezone(UTC)
+    offset = parsed.utcoffset()
+    in_zone = parsed.astimezone(tz)
+    if in_zone.utcoffset() != offset:
+        raise ValueError(f"offset {_offset(offset)} of {value} disagrees with {tz.key}, which is "
+                         f"{_offset(in_zone.utcoffset())} ({in_zone.tzname()}) at that moment")
+    return parsed.astimezone(UTC)
+
+
+def parse_instant(value: str | datetime | None) -> datetime:
+    """An absolute instant (event times, `at=`): ISO 8601; no offset means UTC; empty means now."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return now()
+    if isinstance(value, str):
+        text = value.strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        try:
+            value = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"invalid time {value!r} (use ISO 8601, e.g. "
+                             "2020-09-07T09:00:00Z)") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def now() -> datetime:
+    """The current instant in UTC."""
+    return datetime.now(UTC)
+
+
+def abbreviation(instant: datetime, tz: ZoneInfo) -> str:
+    """The zone abbreviation in force at `instant` (NZST before 27 Sep 2020, NZDT after)."""
+    return instant.astimezone(tz).tzname() or tz.key
+
+
+def local(instant: datetime, tz: ZoneInfo) -> datetime:
+    """`instant` as an aware datetime in `tz`."""
+    return instant.astimezone(tz)
+
+
+def wall(instant: datetime, tz: ZoneInfo) -> datetime:
+    """Naive wall-clock time in `tz`: what plotting libraries that ignore offsets need."""
+    return instant.astimezone(tz).replace(tzinfo=None)
+
+
+def format_local(instant: datetime, tz: ZoneInfo, with_date: bool = True) -> str:
+    """'Mon 7 Sep 21:00 NZST' (or '21:00 NZST')."""
+    at = instant.astimezone(tz)
+    clock = f"{at:%H:%M} {at.tzname()}"
+    return f"{at:%a} {at.day} {at:%b} {clock}" if with_date else clock
+
+
+def format_utc(instant: datetime, with_date: bool = True) -> str:
+    """'Mon 7 Sep 09:00 UTC' (or '09:00 UTC')."""
+    return format_local(instant, UTC_ZONE, with_date)
+
+
+def format_both(instant: datetime, tz: ZoneInfo) -> str:
+    """'Mon 7 Sep 21:00 NZST (09:00 UTC)', with the UTC date where it differs from the local one."""
+    at = instant.astimezone(tz)
+    same_day = at.date() == instant.astimezone(UTC).date()
+    return f"{format_local(instant, tz)} ({format_utc(instant, with_date=not same_day)})"
+
+
+def format_iso_local(instant: datetime, tz: ZoneInfo) -> str:
+    """ISO 8601 in `tz` with its offset, to the minute: '2020-09-07T21:00+12:00'."""
+    return instant.astimezone(tz).isoformat(timespec="minutes")
+
+
+def format_iso_utc(instant: datetime) -> str:
+    """ISO 8601 in UTC with a Z: '2020-09-07T09:00:00Z'."""
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _offset(delta: timedelta | None) -> str:
+    minutes = int((delta or timedelta()).total_seconds() // 60)
+    sign = "+" if minutes >= 0 else "-"
+    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+UTC_ZONE = ZoneInfo("UTC")

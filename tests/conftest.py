@@ -1,0 +1,40 @@
+"""Shared fixtures: paths to the example plans and a helper to write plans for a test."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "data"
+EXAMPLE = DATA / "omni-hosting-2020.yaml"
+EXAMPLE_AUGUST = DATA / "omni-hosting-2020-08.yaml"
+
+
+@pytest.fixture
+def example_plan() -> Path:
+    return EXAMPLE
+
+
+@pytest.fixture
+def write_plan(tmp_path: Path):
+    """Write YAML text (dedented) to a file in tmp_path and return its path."""
+
+    def write(text: str, name: str = "plan.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+        return path
+
+    return write
+
+
+def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300,
+            env: dict | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the installed `runbook` command for real, as an operator would."""
+    runbook = Path(sys.executable).with_name("runbook")
+    return subprocess.run([str(runbook), *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd or ROOT, timeout=timeout, env=env)
