@@ -16,7 +16,8 @@ class PlanError(RunbookError):
 
     def __init__(self, file: str, line: int | None, message: str, phase: str | None = None,
                  field: str | None = None):
-        self.file, self.line, self.message, self.phase, self.field = file, line, message, phase, field
+        self.file, self.line, self.message = file, line, message
+        self.phase, self.field = phase, field
         super().__init__(str(self))
 
     def __str__(self) -> str:

@@ -418,7 +418,8 @@ def _valid_services(raw: Any) -> set[str] | None:
 
 
 def _rules(phases: list[tuple[int, Phase]], services: set[str] | None,
-           where: _Locator, tz: ZoneInfo, known: set[str] | None = None) -> tuple[list[PlanError], list[PlanError]]:
+           where: _Locator, tz: ZoneInfo,
+           known: set[str] | None = None) -> tuple[list[PlanError], list[PlanError]]:
     """The rules that span fields or phases; (errors, warnings)."""
     errors: list[PlanError] = []
     warnings: list[PlanError] = []

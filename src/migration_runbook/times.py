@@ -75,7 +75,7 @@ def localize(wall: datetime, tz: ZoneInfo) -> datetime:
 
 
 def parse_time(value: str | datetime, tz: ZoneInfo) -> datetime:
-    """A plan time as UTC: local wall time in `tz`, or ISO 8601 with an offset that `tz` agrees with."""
+    """A plan time as UTC: wall time in `tz`, or ISO 8601 with an offset that `tz` agrees with."""
     if isinstance(value, datetime):
         parsed = value
     elif isinstance(value, str):
