@@ -1,0 +1,120 @@
+"""The Gantt page: one self-contained HTML file with both timelines and the schedule.
+
+It must open on a laptop in a machine room with no network: plotly.js is embedded once, inline,
+from the installed plotly package; nothing is fetched. Plan text goes through Jinja2's
+autoescape (page) and `timeline.label` (figures), so markup in a plan stays text.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import tempfile
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup
+
+from . import timeline, times
+from .errors import RunbookError
+from .plan import Plan
+
+TEMPLATES = Path(__file__).parent / "templates"
+EVENT_LOG_FILE = "events.sqlite"
+
+
+class OutputError(RunbookError):
+    """An output file cannot be written; nothing half-written is left behind."""
+
+
+def actual_windows(plan: Plan, outputs: str | os.PathLike[str]
+                   ) -> tuple[pd.DataFrame | None, str]:
+    """The actual windows recorded in the event log under `outputs`, and a note saying so.
+
+    (None, why) when there is nothing to overlay: no event log there yet, or a version of the
+    package without one. Reading never creates a log.
+    """
+    folder = Path(outputs)
+    try:
+        events = importlib.import_module(f"{__package__}.events")
+        states = importlib.import_module(f"{__package__}.states")
+    except ModuleNotFoundError as exc:
+        if exc.name in (f"{__package__}.events", f"{__package__}.states"):
+            return None, "Planned times only: this version cannot read an event log."
+        raise
+    if not os.environ.get("RUNBOOK_STORE") and not (folder / EVENT_LOG_FILE).exists():
+        return None, f"Planned times only: no event log in {folder}."
+    log = events.open_log(plan, folder)
+    try:
+        frame = states.actual_windows(plan, log.events())
+    finally:
+        log.close()
+    return frame, (f"Planned and actual times: {len(frame)} attempt(s) recorded in the event "
+                   f"log of {folder}.")
+
+
+def render_gantt(plan: Plan, tz: str | None = None, actual: pd.DataFrame | None = None,
+                 now: datetime | None = None, actual_note: str = "Planned times only.") -> str:
+    """The whole page as HTML text; `actual`, `now` as for `timeline.windows_figure`."""
+    zone = plan.display_zone(tz)
+    now = now or times.now()
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True,
+                      undefined=StrictUndefined, keep_trailing_newline=True)
+    windows = timeline.windows_figure(plan, zone.key, actual, now)
+    impacts = timeline.impacts_figure(plan, zone.key, actual, now)
+    return env.get_template("gantt.html.j2").render(
+        plan=plan,
+        zone=zone.key,
+        abbreviations=", ".join(timeline.abbreviations(plan, zone.key)),
+        generated=times.format_both(now, zone),
+        actual_note=actual_note,
+        plotlyjs=Markup(timeline.plotly_js()),
+        windows_div=Markup(timeline.figure_html(windows, div_id="windows")),
+        impacts_div=Markup(timeline.figure_html(impacts, div_id="impacts")),
+        schedule=timeline.schedule_table(plan, zone.key),
+    )
+
+
+def write_gantt(plan: Plan, output: str | os.PathLike[str], tz: str | None = None,
+                outputs: str | os.PathLike[str] | None = None, now: datetime | None = None
+                ) -> Path:
+    """Write the page to `output`; with `outputs`, overlay the actual windows of its event log."""
+    target = Path(output)
+    check_writable(target)
+    actual, note = (None, "Planned times only.") if outputs is None else \
+        actual_windows(plan, outputs)
+    write_atomic(target, render_gantt(plan, tz, actual, now, note))
+    return target
+
+
+def check_writable(target: Path) -> None:
+    """Fail early, in one line, when `target` cannot be a file we write."""
+    if target.is_dir():
+        raise OutputError(f"{target}: is a folder; give a file name such as timeline.html")
+    parent = target.parent if str(target.parent) else Path(".")
+    if not parent.is_dir():
+        what = "is not a folder" if parent.exists() else "no such folder"
+        raise OutputError(f"{target}: cannot write: {parent} {what}")
+
+
+def write_atomic(target: Path, text: str) -> None:
+    """Write `text` to a temporary file beside `target`, then rename it into place."""
+    check_writable(target)
+    parent = target.parent if str(target.parent) else Path(".")
+    try:
+        handle, temp = tempfile.mkstemp(dir=parent, prefix=f".{target.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise OutputError(f"{target}: cannot write: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.chmod(temp, 0o644)
+        os.replace(temp, target)
+    except OSError as exc:
+        Path(temp).unlink(missing_ok=True)
+        raise OutputError(f"{target}: cannot write: {exc.strerror or exc}") from None
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,329 @@
+"""Timelines: bar geometry in real time, zones, colours, actual windows, now line, escaping."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import pytest
+
+from migration_runbook import gantt, timeline
+from migration_runbook.plan import load_plan
+from tests.conftest import EXAMPLE
+
+HOUR_MS = 3_600_000
+
+DST_PLAN = """
+id: dst
+title: Across a DST change
+timezone: {zone}
+services:
+  - {{id: api, name: API}}
+  - {{id: web, name: Web}}
+phases:
+  - id: night
+    name: Night window
+    start: {start}
+    end: {end}
+    impacts:
+      - {{service: api, level: unavailable, detail: Down.}}
+      - {{service: web, level: delayed}}
+    rollback: {{duration: 30m, plan: Undo it.}}
+"""
+
+HOSTILE = "<script>window.__pwned=1</script><img src=x onerror=\"window.__pwned=2\"> & <b>x</b>"
+
+HOSTILE_PLAN = f"""
+id: hostile
+title: '{HOSTILE}'
+timezone: Pacific/Auckland
+services:
+  - {{id: api, name: '{HOSTILE}'}}
+phases:
+  - id: one
+    name: '{HOSTILE}'
+    start: 2020-09-07 21:00
+    end: 2020-09-08 01:00
+    impacts:
+      - {{service: api, level: unavailable, detail: '{HOSTILE}'}}
+    rollback: {{duration: 30m, plan: '{HOSTILE}'}}
+"""
+
+
+@pytest.fixture
+def example():
+    return load_plan(EXAMPLE)
+
+
+def _actual(*rows: tuple) -> pd.DataFrame:
+    frame = pd.DataFrame([dict(phase=p, attempt=a, start_utc=s, end_utc=e, outcome=o)
+                          for p, a, s, e, o in rows])
+    for column in ("start_utc", "end_utc"):
+        frame[column] = pd.to_datetime(frame[column], utc=True)
+    return frame
+
+
+def _bars(fig, group: str | None = None) -> list:
+    return [t for t in fig.data if t.type == "bar" and (group is None or t.offsetgroup == group)]
+
+
+def _strings(fig) -> str:
+    """Every text plotly will render from this figure, as one JSON string."""
+    return json.dumps(fig.to_plotly_json(), default=str)
+
+
+@pytest.mark.parametrize("zone, start, end, real_hours, clock_hours", [
+    # NZ daylight saving starts 27 Sep 2020 02:00 NZST -> 03:00 NZDT: 4 h on the clock, 3 real.
+    ("Pacific/Auckland", "2020-09-27 00:30", "2020-09-27 04:30", 3, 4),
+    # UK summer time ends 25 Oct 2020 02:00 BST -> 01:00 GMT: 3 h on the clock, 4 real.
+    ("Europe/London", "2020-10-25 00:30", "2020-10-25 03:30", 4, 3),
+])
+def test_bar_across_a_dst_change_is_as_long_as_the_real_window(
+        write_plan, zone, start, end, real_hours, clock_hours):
+    plan = load_plan(write_plan(DST_PLAN.format(zone=zone, start=start, end=end)))
+    assert plan.phases[0].duration == timedelta(hours=real_hours)
+    for fig in (timeline.windows_figure(plan), timeline.impacts_figure(plan)):
+        for bar in _bars(fig):
+            assert list(bar.x) == [real_hours * HOUR_MS]
+            assert bar.base[0] == datetime.fromisoformat(start)  # wall time, naive
+            assert bar.base[0].tzinfo is None
+    wall_end = datetime.fromisoformat(end)
+    assert wall_end - datetime.fromisoformat(start) == timedelta(hours=clock_hours)
+
+
+def test_axis_title_names_the_zone_and_the_abbreviations_in_force(write_plan, example):
+    plan = load_plan(write_plan(DST_PLAN.format(zone="Pacific/Auckland",
+                                                start="2020-09-27 00:30",
+                                                end="2020-09-27 04:30")))
+    fig = timeline.windows_figure(plan)
+    assert fig.layout.xaxis.title.text == "Time in Pacific/Auckland (NZST, NZDT)"
+    assert timeline.impacts_figure(example).layout.xaxis.title.text == \
+        "Time in Pacific/Auckland (NZST)"
+    in_utc = timeline.windows_figure(example, tz="UTC")
+    assert in_utc.layout.xaxis.title.text == "Time in UTC (UTC)"
+    assert in_utc.layout.xaxis.type == "date"
+    first = next(b for b in _bars(in_utc) if "1. Carrier" in "".join(b.y))
+    assert first.base[list(first.y).index("1. Carrier Connection Migrations")] == \
+        datetime(2020, 9, 7, 9, 0)
+
+
+def test_each_window_is_coloured_by_the_worst_impact_in_it(example):
+    fig = timeline.windows_figure(example)
+    colour = {}
+    for bar in _bars(fig):
+        for row in bar.y:
+            colour[row] = bar.marker.color
+    assert colour == {
+        "1. Carrier Connection Migrations": timeline.LEVEL_COLOURS["delayed"],
+        "2. Messaging Core Migration": timeline.LEVEL_COLOURS["unavailable"],
+        "3. Omni Web Interface Migration": timeline.LEVEL_COLOURS["unavailable"],
+        "4. API End-Point Migration": timeline.LEVEL_COLOURS["unavailable"],
+    }
+    assert list(fig.layout.yaxis.categoryarray) == sorted(colour)
+    assert fig.layout.yaxis.autorange == "reversed"  # first phase on top
+
+
+def test_rollback_deadline_marker_for_every_phase(example):
+    fig = timeline.windows_figure(example)
+    marks = [t for t in fig.data if t.type == "scatter"]
+    assert len(marks) == 1 and len(marks[0].x) == 4
+    assert marks[0].x[0] == datetime(2020, 9, 8, 0, 15)  # 01:00 NZST minus 45m
+    assert "00:15 NZST (Mon 7 Sep 12:15 UTC)" in marks[0].hovertext[0]
+
+
+def test_hover_gives_local_time_abbreviation_utc_length_and_impacts(example):
+    bar = next(b for b in _bars(timeline.windows_figure(example))
+               if "1. Carrier Connection Migrations" in b.y)
+    hover = bar.hovertext[list(bar.y).index("1. Carrier Connection Migrations")]
+    for part in ("Mon 7 Sep 21:00 NZST", "01:00 NZST", "UTC Mon 7 Sep 09:00 UTC → 13:00 UTC",
+                 "length 4h", "Inbound messages (MO): delayed", "worst impact: delayed"):
+        assert part in hover
+
+
+def test_impacts_figure_has_a_bar_per_listed_impact_coloured_by_level(example):
+    fig = timeline.impacts_figure(example)
+    by_level = {b.name: b for b in _bars(fig)}
+    assert {name: len(b.x) for name, b in by_level.items()} == {
+        "unavailable": 6, "degraded": 1, "delayed": 6, "unaffected": 3}
+    assert sum(len(b.x) for b in by_level.values()) == sum(len(p.impacts)
+                                                          for p in example.phases)
+    for level, bar in by_level.items():
+        assert bar.marker.color == timeline.LEVEL_COLOURS[level]
+    assert by_level["unaffected"].opacity < 1 <= by_level["unavailable"].opacity
+    assert list(fig.layout.yaxis.categoryarray) == [s.name for s in example.services]
+    degraded = by_level["degraded"]
+    assert degraded.y == ("REST API",)
+    assert "Existing API applications should work normally" in degraded.hovertext[0]
+
+
+def test_actual_windows_are_drawn_beside_the_planned_ones(example):
+    actual = _actual(
+        ("carrier-connections", 1, "2020-09-07 09:05", "2020-09-07 12:40", "completed"),
+        ("messaging-core", 1, "2020-09-08 09:00", "2020-09-08 11:30", "rolled-back"),
+        ("messaging-core", 2, "2020-09-09 09:00", None, "in-progress"))
+    now = datetime(2020, 9, 9, 10, 0, tzinfo=UTC)
+    fig = timeline.windows_figure(example, actual=actual, now=now)
+    assert fig.layout.barmode == "group"
+    planned, beside = _bars(fig, "planned"), _bars(fig, "actual")
+    assert sum(len(b.x) for b in planned) == 4
+    assert {b.name: list(b.x) for b in beside} == {
+        "actual: completed": [(3 * 60 + 35) * 60_000],
+        "actual: rolled-back": [2.5 * HOUR_MS],
+        "actual: in-progress": [1 * HOUR_MS],  # running: drawn up to now
+    }
+    assert beside[0].marker.color == timeline.OUTCOME_COLOURS["completed"]
+    assert beside[0].base[0] == datetime(2020, 9, 7, 21, 5)
+    assert "5m late" in beside[0].hovertext[0]
+    impacts = timeline.impacts_figure(example, actual=actual, now=now)
+    # every affected (not 'unaffected') service of each attempt's phase gets an actual bar
+    assert sum(len(b.x) for b in _bars(impacts, "actual")) == 3 + 4 + 4
+    assert "(planned and actual)" in fig.layout.title.text
+
+
+def test_planned_only_when_actual_is_empty_or_missing(example):
+    empty = _actual(("x", 1, "2020-01-01", None, "in-progress")).iloc[0:0]
+    for actual in (None, empty):
+        fig = timeline.windows_figure(example, actual=actual)
+        assert _bars(fig, "actual") == []
+        assert "actual" not in fig.layout.title.text
+
+
+def test_a_running_attempt_long_ago_does_not_stretch_the_axis_to_today(example):
+    actual = _actual(("carrier-connections", 1, "2020-09-07 09:00", None, "in-progress"))
+    fig = timeline.windows_figure(example, actual=actual,
+                                  now=datetime(2025, 1, 1, tzinfo=UTC))
+    assert list(_bars(fig, "actual")[0].x) == [8 * HOUR_MS]  # twice the planned 4h window
+
+
+@pytest.mark.parametrize("now, drawn", [
+    (datetime(2020, 9, 8, 20, 0, tzinfo=UTC), True),     # between two windows
+    (datetime(2020, 9, 7, 9, 0, tzinfo=UTC), True),      # the first window's start
+    (datetime(2020, 9, 7, 8, 59, tzinfo=UTC), False),    # before the span
+    (datetime(2020, 9, 10, 13, 1, tzinfo=UTC), False),   # after the span
+])
+def test_now_line_is_drawn_only_inside_the_plotted_span(example, now, drawn):
+    for fig in (timeline.windows_figure(example, now=now),
+                timeline.impacts_figure(example, now=now)):
+        lines = [s for s in fig.layout.shapes if s.name == "now"]
+        assert len(lines) == (1 if drawn else 0)
+        if drawn:
+            assert lines[0].x0 == now.astimezone(example.zone).replace(tzinfo=None)
+
+
+def test_now_line_span_includes_actual_windows(example):
+    late = _actual(("api-endpoints", 1, "2020-09-10 09:00", "2020-09-10 15:00", "completed"))
+    now = datetime(2020, 9, 10, 14, 0, tzinfo=UTC)  # after the plan, inside the overrun
+    fig = timeline.windows_figure(example, actual=late, now=now)
+    assert [s.name for s in fig.layout.shapes] == ["now"]
+
+
+def test_markup_in_a_plan_is_escaped_in_labels_hovers_and_titles(write_plan):
+    plan = load_plan(write_plan(HOSTILE_PLAN))
+    for fig in (timeline.windows_figure(plan), timeline.impacts_figure(plan)):
+        text = _strings(fig)
+        assert "<script" not in text and "<img" not in text and "<b>x" not in text
+        assert "&lt;script&gt;" in text and "&amp;" in text
+        assert fig.layout.title.text.startswith("&lt;script&gt;")
+    assert timeline.label("a<b>&c") == "a&lt;b&gt;&amp;c"
+
+
+def test_schedule_table_shows_local_time_with_abbreviation_and_utc(example):
+    table = timeline.schedule_table(example)
+    first = table.iloc[0]
+    assert first["window"] == "Mon 7 Sep 21:00 NZST to Tue 8 Sep 01:00 NZST"
+    assert first["UTC"] == "Mon 7 Sep 09:00 UTC to 13:00 UTC"
+    assert first["rollback by"] == "00:15 NZST"
+    assert list(table["#"]) == [1, 2, 3, 4]
+
+
+def test_impact_matrix_is_services_by_phases(example):
+    matrix = timeline.impact_matrix(example)
+    assert list(matrix.columns) == [p.id for p in example.phases]
+    assert list(matrix.index) == [s.name for s in example.services]
+    assert matrix.loc["REST API"].tolist() == ["delayed", "unavailable", "degraded",
+                                               "unavailable"]
+    assert matrix.loc["Email2SMS"].tolist() == ["", "", "", "delayed"]
+
+
+def test_notice_times_reminder_one_hour_before_each_window(example):
+    notices = timeline.notice_times(example)
+    assert list(notices["send_at_utc"]) == sorted(notices["send_at_utc"])
+    reminders = notices[notices["kind"] == "reminder"]
+    assert len(reminders) == 4
+    for phase, (_, row) in zip(example.phases, reminders.iterrows(), strict=True):
+        assert row["phase"] == phase.id
+        assert row["send_at_utc"] == phase.start - timedelta(hours=1)
+    assert reminders.iloc[0]["send_at"] == "Mon 7 Sep 20:00 NZST (08:00 UTC)"
+    assert "3 phase(s) still to come" in reminders.iloc[0]["about"]
+    announcement = notices.iloc[0]
+    assert announcement["kind"] == "announcement"
+    assert announcement["send_at"] == "Mon 24 Aug 10:00 NZST (Sun 23 Aug 22:00 UTC)"
+    assert (notices["kind"] == "completed").sum() == 4
+
+
+def test_table_in_a_notebook_escapes_plan_text(write_plan):
+    plan = load_plan(write_plan(HOSTILE_PLAN))
+    html = timeline.Table(timeline.schedule_table(plan))._repr_html_()
+    assert "<script" not in html and "&lt;script&gt;" in html
+
+
+def test_show_embeds_plotlyjs_with_the_first_figure_only(example, monkeypatch):
+    import IPython.display
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda b, raw=False: shown.append(b))
+    monkeypatch.setitem(timeline._shown, "plotlyjs", False)
+    timeline.show(timeline.windows_figure(example))
+    timeline.show(timeline.impacts_figure(example))
+    first, second = (b["text/html"] for b in shown)
+    plotlyjs = timeline.plotly_js()
+    assert first.count(plotlyjs) == 1 and "window.Plotly = Plotly" not in second
+    for html in (first.replace(plotlyjs, ""), second):
+        assert "Plotly.newPlot" in html
+        assert "src=" not in html and "require(" not in html and "cdn" not in html.lower()
+    assert shown[0]["application/vnd.plotly.v1+json"]["data"]
+
+
+def test_page_embeds_plotlyjs_once_and_escapes_plan_text(write_plan):
+    plan = load_plan(write_plan(HOSTILE_PLAN))
+    html = gantt.render_gantt(plan, now=datetime(2020, 9, 7, 10, 0, tzinfo=UTC))
+    plotlyjs = timeline.plotly_js()
+    assert html.count(plotlyjs) == 1
+    html = html.replace(plotlyjs, "")  # the rest is ours: no remote script, no plan markup
+    assert "window.Plotly = Plotly" not in html
+    assert not re.search(r"<(script|img|iframe|link)[^>]*(src|href)=", html)
+    assert "<img" not in html and "<b>x" not in html
+    assert html.count("<script>window.__pwned") == 0
+    assert "&lt;script&gt;window.__pwned=1&lt;/script&gt;" in html  # title, table
+
+
+def test_write_leaves_no_half_written_file_when_the_rename_fails(example, tmp_path,
+                                                                 monkeypatch):
+    target = tmp_path / "timeline.html"
+    target.write_text("old page")
+
+    def broken(*_args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", broken)
+    with pytest.raises(gantt.OutputError, match="No space left on device"):
+        gantt.write_gantt(example, target)
+    assert target.read_text() == "old page"
+    assert [p.name for p in tmp_path.iterdir()] == ["timeline.html"]
+
+
+def test_outputs_without_an_event_log_draws_planned_only(example, tmp_path):
+    actual, note = gantt.actual_windows(example, tmp_path)
+    assert actual is None and "no event log" in note
+    assert list(tmp_path.iterdir()) == []  # reading created nothing
+
+
+def test_outputs_tolerates_a_package_without_the_event_log(example, tmp_path, monkeypatch):
+    monkeypatch.delenv("RUNBOOK_STORE", raising=False)
+    monkeypatch.setitem(sys.modules, "migration_runbook.events", None)
+    actual, note = gantt.actual_windows(example, tmp_path)
+    assert actual is None and "cannot read an event log" in note
