@@ -53,3 +53,7 @@ class EventRefused(RunbookError):
 
 class StoreError(RunbookError):
     """The event store cannot be reached, read or written."""
+
+
+class OutputError(RunbookError):
+    """An output file cannot be written; nothing half-written is left behind."""

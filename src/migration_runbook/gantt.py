@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import tempfile
 from datetime import datetime
 from pathlib import Path
 
@@ -18,15 +17,12 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from . import timeline, times
-from .errors import RunbookError
+from .errors import OutputError  # noqa: F401  (re-exported: callers catch it here)
+from .files import check_writable, write_atomic
 from .plan import Plan
 
 TEMPLATES = Path(__file__).parent / "templates"
 EVENT_LOG_FILE = "events.sqlite"
-
-
-class OutputError(RunbookError):
-    """An output file cannot be written; nothing half-written is left behind."""
 
 
 def actual_windows(plan: Plan, outputs: str | os.PathLike[str]
@@ -89,32 +85,3 @@ def write_gantt(plan: Plan, output: str | os.PathLike[str], tz: str | None = Non
     return target
 
 
-def check_writable(target: Path) -> None:
-    """Fail early, in one line, when `target` cannot be a file we write."""
-    if target.is_dir():
-        raise OutputError(f"{target}: is a folder; give a file name such as timeline.html")
-    parent = target.parent if str(target.parent) else Path(".")
-    if not parent.is_dir():
-        what = "is not a folder" if parent.exists() else "no such folder"
-        raise OutputError(f"{target}: cannot write: {parent} {what}")
-
-
-def write_atomic(target: Path, text: str) -> None:
-    """Write `text` to a temporary file beside `target`, then rename it into place."""
-    check_writable(target)
-    parent = target.parent if str(target.parent) else Path(".")
-    try:
-        handle, temp = tempfile.mkstemp(dir=parent, prefix=f".{target.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise OutputError(f"{target}: cannot write: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.chmod(temp, 0o644)
-        os.replace(temp, target)
-    except OSError as exc:
-        Path(temp).unlink(missing_ok=True)
-        raise OutputError(f"{target}: cannot write: {exc.strerror or exc}") from None
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise

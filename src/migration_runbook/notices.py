@@ -16,7 +16,6 @@ import functools
 import json
 import os
 import re
-import tempfile
 import textwrap
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -29,6 +28,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from . import times
 from .errors import RunbookError
+from .files import write_atomic  # noqa: F401  (calendar and the CLI write notices with it)
 from .plan import Phase, Plan
 
 KINDS = ("announcement", "reminder", "completed", "reschedule")
@@ -564,26 +564,3 @@ def sent_notices(plan: Plan, outputs: str | os.PathLike[str]) -> list[dict[str, 
         if isinstance(record, dict) and record.get("kind") in KINDS:
             out.append(record)
     return out
-
-
-def write_atomic(path: str | os.PathLike[str], data: bytes | str) -> None:
-    """Write `data` to `path` whole or not at all: a temp file beside it, then a rename."""
-    target = Path(path)
-    payload = data.encode("utf-8") if isinstance(data, str) else data
-    folder = target.parent if str(target.parent) else Path(".")
-    try:
-        if target.is_dir():
-            raise NoticeError(f"cannot write {target}: it is a folder")
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
-    except OSError as exc:
-        raise NoticeError(f"cannot write {target}: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise NoticeError(f"cannot write {target}: {exc.strerror or exc}") from None

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import textwrap
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -345,45 +345,21 @@ def impact_matrix(plan: Plan) -> pd.DataFrame:
     return frame
 
 
-ANNOUNCE_DAYS_BEFORE = 14
-ANNOUNCE_LOCAL_TIME = time(10, 0)
-
-
-def announcement_time(plan: Plan) -> datetime:
-    """`communications.announce_at`, else 10:00 local 14 days before the first window."""
-    chosen = getattr(plan.communications, "announce_at", None)
-    if chosen is not None:
-        return chosen
-    day = plan.start.astimezone(plan.zone).date() - timedelta(days=ANNOUNCE_DAYS_BEFORE)
-    at = datetime.combine(day, ANNOUNCE_LOCAL_TIME)
-    try:
-        return times.localize(at, plan.zone).astimezone(times.UTC_ZONE)
-    except ValueError:  # 10:00 skipped or repeated by a DST change: take the earlier reading
-        return at.replace(tzinfo=plan.zone).astimezone(times.UTC_ZONE)
-
-
 def notice_times(plan: Plan, tz: str | None = None) -> pd.DataFrame:
-    """When each customer notice would go out: one row a notice, in time order.
+    """When each customer notice would go out (`notices.comms_schedule`), in `tz` or the plan's
+    zone: one row a notice, in time order."""
+    from .notices import comms_schedule  # notices pulls in Jinja2; only this table needs it
 
-    The announcement (`announcement_time`); a reminder `communications.reminder_before` each
-    window, listing the phases still to come; the 'phase completed' status message when the
-    phase completes, shown at its planned end.
-    """
     zone = plan.display_zone(tz)
-    ordered = sorted(plan.phases, key=lambda p: p.start)
-    before = plan.communications.reminder_before
-    rows = [("announcement", "", announcement_time(plan),
-             f"announces all {len(ordered)} phase(s)")]
-    for k, p in enumerate(ordered):
-        later = len(ordered) - k - 1
-        rows.append(("reminder", p.id, p.start - before,
-                     f"{times.format_duration(before)} before '{p.name}'"
-                     + (f"; lists the {later} phase(s) still to come" if later else "")))
-        rows.append(("completed", p.id, p.end, f"when '{p.name}' completes (planned end)"))
-    frame = pd.DataFrame(rows, columns=["kind", "phase", "send_at_utc", "about"])
-    frame = frame.sort_values("send_at_utc", kind="stable").reset_index(drop=True)
-    frame.insert(3, "send_at", [times.format_both(t.to_pydatetime(), zone)
-                                for t in frame["send_at_utc"]])
+    rows = comms_schedule(plan)
+    frame = pd.DataFrame({
+        "kind": [r["notice"] for r in rows],
+        "phase": [r["phase"] or "" for r in rows],
+        "send_at_utc": [times.parse_instant(r["send_at_utc"]) for r in rows],
+        "send_at": [times.format_both(times.parse_instant(r["send_at_utc"]), zone)
+                    for r in rows],
+        "about": [r["rule"] for r in rows],
+    })
     return frame
 
 

@@ -9,7 +9,7 @@ import ics
 import pytest
 
 from migration_runbook.calendar import event_uid, ics_bytes, write_ics
-from migration_runbook.notices import NoticeError
+from migration_runbook.errors import OutputError
 from migration_runbook.plan import load_plan
 from tests.conftest import EXAMPLE, EXAMPLE_AUGUST
 
@@ -130,6 +130,6 @@ def test_write_ics_is_atomic(tmp_path) -> None:
     target = tmp_path / "omni.ics"
     write_ics(plan, target)
     assert target.read_bytes().startswith(b"BEGIN:VCALENDAR\r\n")
-    with pytest.raises(NoticeError, match=r"cannot write .*nowhere/omni.ics"):
+    with pytest.raises(OutputError, match=r"nowhere/omni.ics: cannot write"):
         write_ics(plan, tmp_path / "nowhere" / "omni.ics")
     assert [p.name for p in tmp_path.iterdir()] == ["omni.ics"]

@@ -385,19 +385,6 @@ def test_human_duration(minutes: int, text: str) -> None:
     assert notices.human_duration(timedelta(minutes=minutes)) == text
 
 
-def test_write_atomic_leaves_nothing_behind_on_failure(tmp_path) -> None:
-    target = tmp_path / "missing" / "notice.txt"
-    with pytest.raises(NoticeError, match="cannot write"):
-        notices.write_atomic(target, "x")
-    assert not target.parent.exists()
-    (tmp_path / "folder").mkdir()
-    with pytest.raises(NoticeError, match="is a folder"):
-        notices.write_atomic(tmp_path / "folder", "x")
-    notices.write_atomic(tmp_path / "ok.txt", "hello")
-    assert (tmp_path / "ok.txt").read_text() == "hello"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder", "ok.txt"]
-
-
 def test_a_bad_announce_at_is_a_plan_error_naming_file_line_and_field(write_plan) -> None:
     from migration_runbook.errors import PlanInvalid
 

@@ -258,7 +258,7 @@ def test_notice_times_reminder_one_hour_before_each_window(example):
         assert row["phase"] == phase.id
         assert row["send_at_utc"] == phase.start - timedelta(hours=1)
     assert reminders.iloc[0]["send_at"] == "Mon 7 Sep 20:00 NZST (08:00 UTC)"
-    assert "3 phase(s) still to come" in reminders.iloc[0]["about"]
+    assert "1 hour before the window" in reminders.iloc[0]["about"]
     announcement = notices.iloc[0]
     assert announcement["kind"] == "announcement"
     assert announcement["send_at"] == "Mon 24 Aug 10:00 NZST (Sun 23 Aug 22:00 UTC)"
