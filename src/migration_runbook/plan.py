@@ -6,14 +6,18 @@ derived from it. Times are UTC-aware from the moment they are parsed.
 
 from __future__ import annotations
 
+import difflib
+import graphlib
 import os
+import types
+import typing
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
-import pandas as pd
 import yaml
 from pydantic import (
     BaseModel,
@@ -28,12 +32,15 @@ from pydantic import (
 from . import times
 from .errors import PlanError, PlanInvalid
 
+if TYPE_CHECKING:  # pandas is imported where frames are built: `runbook validate` stays quick
+    import pandas as pd
+
 LEVELS = ("unavailable", "degraded", "delayed", "unaffected")
 """Impact levels, worst first."""
 SLUG = r"^[A-Za-z0-9][A-Za-z0-9-]*$"
 MAX_PLAN_BYTES = 5 * 1024 * 1024
 MAX_DEPTH = 32
-MAX_NODES = 500_000
+MAX_NODES = 200_000
 
 
 class _Model(BaseModel):
@@ -132,9 +139,21 @@ class Communications(_Model):
     backup_connection: str = Field(default="", max_length=5000)
     reminder_before: timedelta = timedelta(hours=1)
     previous_notices: list[PreviousNotice] = []
+    announce_at: datetime | None = None
+    """When the announcement goes out; default 10:00 local, 14 days before the first window."""
+    templates: str = Field(default="", max_length=1000)
+    """A folder of notice templates (relative to the plan file) that override the shipped ones."""
 
     _reminder = field_validator("reminder_before", mode="before")(
         lambda v: times.parse_duration(v))
+
+    @field_validator("announce_at", mode="before")
+    @classmethod
+    def _announce_in_plan_zone(cls, value: Any, info: ValidationInfo) -> datetime | None:
+        if value is None:
+            return None
+        context = info.context or {}  # same zone convention as Phase._in_plan_zone
+        return times.parse_time(value, context["zone"] if "zone" in context else times.UTC_ZONE)
 
 
 class Phase(_Model):
@@ -154,8 +173,9 @@ class Phase(_Model):
     @field_validator("start", "end", mode="before")
     @classmethod
     def _in_plan_zone(cls, value: Any, info: ValidationInfo) -> datetime:
-        tz = (info.context or {}).get("zone") or times.UTC_ZONE
-        return times.parse_time(value, tz)
+        # No context: UTC. Context zone None: the plan's zone is unknown (reported already).
+        context = info.context or {}
+        return times.parse_time(value, context["zone"] if "zone" in context else times.UTC_ZONE)
 
     @property
     def duration(self) -> timedelta:
@@ -226,59 +246,130 @@ class Plan(_Model):
 
 # --- loading ---------------------------------------------------------------------------
 
-class _Loader(yaml.SafeLoader):
+# libyaml's parser when PyYAML has it: twenty times faster than the pure-Python one on a
+# large plan, with the same nodes and line marks.
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_SafeLoader):  # type: ignore[misc, valid-type]
     """Safe loading, with times kept as text so that the plan's zone decides what they mean."""
 
 
 _Loader.yaml_implicit_resolvers = {
     first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    for first, resolvers in _SafeLoader.yaml_implicit_resolvers.items()
 }
 
 Path_ = tuple[str | int, ...]
+_TAG = "tag:yaml.org,2002:"
+_SCALAR_TAGS = frozenset(_TAG + t for t in ("str", "int", "float", "bool", "null"))
+_MERGE = _TAG + "merge"
 
 
-def _walk(node: yaml.Node, loader: _Loader, path: Path_, lines: dict[Path_, int],
-          file: str, errors: list[PlanError], depth: int, count: list[int]) -> Any:
-    """Build Python data from the node tree, recording the line of every path."""
-    count[0] += 1
-    if depth > MAX_DEPTH or count[0] > MAX_NODES:
-        what = "nested too deeply" if depth > MAX_DEPTH else "too large"
-        raise PlanInvalid([PlanError(file, node.start_mark.line + 1,
-                                     f"plan is {what} to be a migration plan")])
-    lines.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        out: dict[Any, Any] = {}
+class _Refused:
+    """Stands in for a YAML value already reported as refused, so it is not reported twice."""
+
+    def __repr__(self) -> str:
+        return "<refused YAML value>"
+
+
+REFUSED = _Refused()
+
+
+class _Builder:
+    """Plain Python data from YAML nodes, with the line of every path in it.
+
+    Only plain YAML is built: mappings, sequences, text, numbers, booleans and null, with
+    anchors, aliases and `<<` merges. Any other tag (`!!python/...`, `!!binary`, `!custom`)
+    is a problem reported at its line and never constructed. Problems are collected, not
+    raised, so that a file with several of them reports all.
+    """
+
+    def __init__(self, loader: _Loader, file: str):
+        self.loader, self.file = loader, file
+        self.lines: dict[Path_, int] = {}
+        self.problems: list[tuple[Path_, int, str]] = []
+        self.nodes = 0
+
+    def build(self, node: yaml.Node, path: Path_, depth: int) -> Any:
+        self.nodes += 1
+        line = node.start_mark.line + 1
+        if depth > MAX_DEPTH or self.nodes > MAX_NODES:
+            what = "nested too deeply" if depth > MAX_DEPTH else "too large"
+            raise PlanInvalid([PlanError(self.file, line,
+                                         f"plan is {what} to be a migration plan")])
+        self.lines.setdefault(path, line)
+        expected = {yaml.MappingNode: _TAG + "map", yaml.SequenceNode: _TAG + "seq"}
+        if node.tag != expected.get(type(node)) and node.tag not in _SCALAR_TAGS:
+            tag = node.tag.replace(_TAG, "!!", 1) if node.tag.startswith(_TAG) else node.tag
+            self.problems.append((path, line, f"YAML tag '{_one_line(tag)}' is not allowed: "
+                                  "a plan is plain YAML (no Python objects or custom types)"))
+            return REFUSED
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path, depth)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, path + (i,), depth + 1) for i, item in enumerate(node.value)]
+        if node.tag == _TAG + "str":
+            return node.value  # what SafeLoader would build, without its overhead
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except (ValueError, TypeError, KeyError, AttributeError, yaml.YAMLError):
+            kind = node.tag.replace(_TAG, "", 1)
+            self.problems.append((path, line, f"YAML: {_short(node.value)} is not a valid "
+                                  f"{kind}"))
+            return REFUSED
+
+    def _mapping(self, node: yaml.MappingNode, path: Path_, depth: int) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        first_line: dict[str, int] = {}
+        merges = []
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
-            if not isinstance(key, str | int | float | bool) or key is None:
-                errors.append(PlanError(file, key_node.start_mark.line + 1,
-                                        f"key {key!r} must be a name"))
+            line = key_node.start_mark.line + 1
+            if key_node.tag == _MERGE:
+                merges.append(value_node)
                 continue
-            key = str(key)
-            if key in out:
-                errors.append(PlanError(file, key_node.start_mark.line + 1,
-                                        f"duplicate key '{key}'"))
-            lines[path + (key,)] = key_node.start_mark.line + 1
-            out[key] = _walk(value_node, loader, path + (key,), lines, file, errors,
-                             depth + 1, count)
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag not in _SCALAR_TAGS:
+                self.problems.append((path, line, "a key must be a plain name, not a list, a "
+                                      "mapping or a tagged value"))
+                continue
+            # The key as written: `on:` or `yes:` stay names instead of becoming booleans.
+            key = key_node.value
+            if key in first_line:
+                self.problems.append((path + (key,), line, f"duplicate key '{_one_line(key)}' "
+                                      f"(first on line {first_line[key]})"))
+            first_line.setdefault(key, line)
+            self.lines[path + (key,)] = line
+            out[key] = self.build(value_node, path + (key,), depth + 1)
+        for value_node in merges:
+            sources = value_node.value if isinstance(value_node, yaml.SequenceNode) \
+                else [value_node]
+            for source in sources:
+                if not isinstance(source, yaml.MappingNode):
+                    self.problems.append((path, source.start_mark.line + 1, "'<<' merges "
+                                          "mappings only (write e.g. '<<: *defaults')"))
+                    continue
+                own_lines, self.lines = self.lines, {}
+                merged = self.build(source, path, depth + 1)
+                merged = merged if isinstance(merged, dict) else {}
+                merged_lines, self.lines = self.lines, own_lines
+                taken = {key for key in merged if key not in out}
+                for key in taken:
+                    out[key] = merged[key]
+                for where, line in merged_lines.items():
+                    if len(where) > len(path) and where[len(path)] in taken:
+                        self.lines.setdefault(where, line)
         return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_walk(item, loader, path + (i,), lines, file, errors, depth + 1, count)
-                for i, item in enumerate(node.value)]
-    return loader.construct_object(node, deep=True)
 
 
-def read_yaml(path: str | os.PathLike[str]) -> tuple[Any, dict[Path_, int], list[PlanError]]:
-    """Parse `path` safely; the data, the line of each path in it, and structural errors."""
+def _read_text(path: str | os.PathLike[str]) -> str:
     file = str(path)
     try:
         size = os.path.getsize(path)
         if size > MAX_PLAN_BYTES:
             raise PlanInvalid([PlanError(file, None, f"plan is {size // 1024} KiB; the limit is "
                                          f"{MAX_PLAN_BYTES // 1024 // 1024} MiB")])
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
+        with open(path, encoding="utf-8-sig") as handle:
+            return handle.read()
     except FileNotFoundError:
         raise PlanInvalid([PlanError(file, None, "no such plan file")]) from None
     except IsADirectoryError:
@@ -287,28 +378,57 @@ def read_yaml(path: str | os.PathLike[str]) -> tuple[Any, dict[Path_, int], list
         raise PlanInvalid([PlanError(file, None, "cannot be read (permission denied)")]) from None
     except UnicodeDecodeError as exc:
         raise PlanInvalid([PlanError(file, None, f"is not UTF-8 text ({exc.reason})")]) from None
-    loader = _Loader(text)
-    lines: dict[Path_, int] = {}
-    errors: list[PlanError] = []
+    except OSError as exc:
+        raise PlanInvalid([PlanError(file, None, f"cannot be read ({exc.strerror})")]) from None
+
+
+def read_yaml(path: str | os.PathLike[str]) -> tuple[Any, dict[Path_, int], list[PlanError]]:
+    """Parse `path` safely; the data, the line of each path in it, and structural errors."""
+    file = str(path)
+    text = _read_text(path)
+    loader = None
     try:
+        loader = _Loader(text)
         node = loader.get_single_node()
         if node is None:
             raise PlanInvalid([PlanError(file, 1, "plan is empty")])
-        data = _walk(node, loader, (), lines, file, errors, 0, [0])
+        builder = _Builder(loader, file)
+        data = builder.build(node, (), 0)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
-        problem = (exc.problem or exc.context or "not valid YAML").strip()
-        if isinstance(exc, yaml.constructor.ConstructorError):
-            problem = f"{problem} (only plain YAML is allowed)"
+        problem = _one_line(exc.problem or exc.context or "not valid YAML")
+        if exc.context and exc.problem:
+            problem = f"{problem} ({_one_line(exc.context)})"
         raise PlanInvalid([PlanError(file, line, f"YAML: {problem}")]) from None
+    except yaml.reader.ReaderError as exc:
+        # The first such character is the one refused (positions count bytes in libyaml).
+        at = text.find(chr(exc.character)) if isinstance(exc.character, int) else -1
+        line = text.count("\n", 0, at) + 1 if at >= 0 else None
+        raise PlanInvalid([PlanError(file, line, f"YAML: character #x{exc.character:04x} is "
+                                     "not allowed in a plan")]) from None
     except yaml.YAMLError as exc:
-        raise PlanInvalid([PlanError(file, None, f"YAML: {exc}")]) from None
+        raise PlanInvalid([PlanError(file, None, f"YAML: {_one_line(str(exc))}")]) from None
     except RecursionError:
         raise PlanInvalid([PlanError(file, None, "plan is nested too deeply")]) from None
     finally:
-        loader.dispose()
-    return data, lines, errors
+        if loader is not None:
+            loader.dispose()
+    where = _Locator(file, data, builder.lines)
+    errors = [where.error(p, message, line=line) for p, line, message in builder.problems]
+    return data, builder.lines, errors
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    """`text` with its whitespace runs made single spaces, cut to `limit` characters."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """`repr(value)` cut to `limit` characters: user input quoted inside a one-line error."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 class _Locator:
@@ -327,39 +447,96 @@ class _Locator:
         if len(path) >= 2 and path[0] == "phases" and isinstance(path[1], int):
             try:
                 raw = self.data["phases"][path[1]]
-                return str(raw.get("id")) if isinstance(raw, dict) and raw.get("id") else \
-                    f"#{path[1] + 1}"
             except (KeyError, IndexError, TypeError):
                 return None
+            raw_id = raw.get("id") if isinstance(raw, dict) else None
+            if isinstance(raw_id, str | int) and not isinstance(raw_id, bool) and \
+                    str(raw_id).strip():
+                return _one_line(str(raw_id), 60)
+            return f"#{path[1] + 1}"
         return None
 
-    def error(self, path: Iterable[str | int], message: str) -> PlanError:
+    def error(self, path: Iterable[str | int], message: str, line: int | None = None
+              ) -> PlanError:
         path = tuple(path)
         field = ".".join(str(p) for p in path if isinstance(p, str)) or None
-        return PlanError(self.file, self.line(path), message, self.phase_id(path), field)
+        return PlanError(self.file, line or self.line(path), _one_line(message, 400),
+                         self.phase_id(path), field)
+
+
+def _label(loc: Path_) -> str:
+    """The field an error is about, as the plan's author names it: 'rollback.duration'."""
+    if len(loc) >= 2 and loc[0] == "phases" and isinstance(loc[1], int):
+        keys = [str(p) for p in loc[2:] if isinstance(p, str)]
+        return ".".join(keys) or "phase"
+    return ".".join(str(p) for p in loc if isinstance(p, str)) or "plan"
+
+
+def _model_at(loc: Path_) -> type[BaseModel] | None:
+    """The model class that validates the mapping at `loc` (for listing its keys)."""
+    model: Any = Plan
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        fields = getattr(model, "model_fields", None)
+        if not fields or part not in fields:
+            return None
+        model = fields[part].annotation
+        while typing.get_origin(model) in (list, typing.Union, types.UnionType):
+            model = next(a for a in typing.get_args(model) if a is not type(None))
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def _keys_of(model: type[BaseModel] | None) -> list[str]:
+    return [k for k in (model.model_fields if model else {}) if k != "source"]
 
 
 def _pydantic_errors(exc: ValidationError, where: _Locator, prefix: Path_) -> list[PlanError]:
     out = []
     for err in exc.errors(include_url=False):
         loc = prefix + tuple(err["loc"])
+        label, kind, value = _label(loc), err["type"], err.get("input")
+        if value is REFUSED and kind != "extra_forbidden":
+            continue  # the YAML problem is reported already
         name = next((str(p) for p in reversed(loc) if isinstance(p, str)), "plan")
-        kind = err["type"]
         if kind == "extra_forbidden":
-            message = f"unknown key '{name}'"
+            allowed = _keys_of(_model_at(loc[:-1]))
+            close = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
+            hint = f"did you mean '{close[0]}'?" if close else \
+                f"allowed here: {', '.join(allowed)}" if allowed else ""
+            message = f"unknown key '{name}'" + (f" ({hint})" if hint else "")
         elif kind == "missing":
             message = f"missing required key '{name}'"
+        elif value is None and kind in ("string_type", "list_type", "dict_type",
+                                        "model_type", "int_type", "literal_error"):
+            message = f"{label} is empty"
         elif kind == "literal_error" and name == "level":
-            message = (f"unknown impact level {err['input']!r} (use one of "
+            message = (f"unknown impact level {_short(value)} (use one of "
                        f"{', '.join(LEVELS)})")
+        elif kind == "string_type":
+            message = (f"{label} must be text, not {type(value).__name__} {_short(value)} "
+                       "(put it in quotes)")
+        elif kind == "string_too_short":
+            message = f"{label} must not be empty"
+        elif kind == "list_type":
+            message = f"{label} must be a list, not {_short(value)}"
+        elif kind in ("dict_type", "model_type", "model_attributes_type"):
+            keys = ", ".join(_keys_of(_model_at(loc)))
+            what = f"each entry of {label}" if isinstance(loc[-1], int) else label
+            if loc[:1] == ("phases",) and len(loc) == 2:
+                what = "each phase"
+            message = f"{what} must be a mapping ({keys}), not {_short(value)}"
         elif kind == "string_pattern_mismatch":
-            message = f"{name} {err['input']!r} must be letters, digits and '-'"
+            message = (f"{label} {_short(value)} must be letters, digits and '-', starting "
+                       "with a letter or digit")
+        elif kind.startswith("int_"):
+            message = f"{label} must be a whole number, not {_short(value)}"
         elif kind == "value_error":
-            message = f"{name}: {str(err['ctx']['error'])}"
+            message = f"{label}: {err['ctx']['error']}"
         elif kind == "too_short" and name in ("phases", "services"):
             message = f"a plan needs at least one entry in '{name}'"
         else:
-            message = f"{name}: {err['msg'].removeprefix('Value error, ')}"
+            message = f"{label}: {err['msg'].removeprefix('Value error, ')}"
         out.append(where.error(loc, message))
     return out
 
@@ -376,35 +553,37 @@ def load_plan_with_warnings(path: str | os.PathLike[str]) -> tuple[Plan, list[Pl
     data, lines, errors = read_yaml(path)
     where = _Locator(file, data, lines)
     if not isinstance(data, dict):
-        raise PlanInvalid([PlanError(file, 1, "a plan must be a mapping with id, title, "
-                                     "timezone, services and phases")])
+        raise PlanInvalid(errors + [PlanError(file, lines.get((), 1), (
+            "a plan must be a mapping with id, title, timezone, services and phases"))])
+    if "source" in data:  # a field the loader fills in, not one a plan may set
+        errors.append(where.error(("source",), "unknown key 'source'"))
+        data = {k: v for k, v in data.items() if k != "source"}
     zone_name = data.get("timezone")
     try:
-        tz = times.zone(zone_name) if zone_name is not None else times.UTC_ZONE
+        tz: ZoneInfo | None = times.zone(zone_name) if zone_name is not None else None
     except ValueError:
-        tz = times.UTC_ZONE  # reported by the model below
+        tz = None  # reported by the model below
     context = {"zone": tz}
+    errors += _duplicate_services(data.get("services"), where)
     try:
         plan = Plan.model_validate({**data, "source": file}, context=context)
     except ValidationError as exc:
         errors += _pydantic_errors(exc, where, ())
         plan = None
     if plan is None:
-        # Report the cross-phase rules too, over the phases that are valid on their own.
-        phases = []
-        for i, raw in enumerate(data.get("phases") or [] if isinstance(data.get("phases"),
-                                                                         list) else []):
+        # Report the cross-phase rules too: for every phase, valid on its own or not.
+        raw_phases = data.get("phases") if isinstance(data.get("phases"), list) else []
+        facts = []
+        for i, raw in enumerate(raw_phases):
             try:
-                phases.append((i, Phase.model_validate(raw, context=context)))
+                phase = Phase.model_validate(raw, context=context)
             except ValidationError:
-                pass
-        services = _valid_services(data.get("services"))
-        known = {str(p.get("id")) for p in data.get("phases") or []
-                 if isinstance(p, dict)} if isinstance(data.get("phases"), list) else None
-        errors += _rules(phases, services, where, tz, known)[0]
+                phase = None
+            facts.append(_Facts.raw(i, raw, phase))
+        errors += _rules(facts, _valid_services(data.get("services")), where, tz)[0]
         raise PlanInvalid(errors)
-    rule_errors, warnings = _rules(list(enumerate(plan.phases)), {s.id for s in plan.services},
-                                   where, tz)
+    rule_errors, warnings = _rules([_Facts.of(i, p) for i, p in enumerate(plan.phases)],
+                                   {s.id for s in plan.services}, where, tz)
     errors += rule_errors
     if errors:
         raise PlanInvalid(errors)
@@ -417,109 +596,143 @@ def _valid_services(raw: Any) -> set[str] | None:
     return {str(s["id"]) for s in raw if isinstance(s, dict) and "id" in s}
 
 
-def _rules(phases: list[tuple[int, Phase]], services: set[str] | None,
-           where: _Locator, tz: ZoneInfo,
-           known: set[str] | None = None) -> tuple[list[PlanError], list[PlanError]]:
-    """The rules that span fields or phases; (errors, warnings)."""
+def _duplicate_services(raw: Any, where: _Locator) -> list[PlanError]:
+    errors, seen = [], {}
+    for i, service in enumerate(raw if isinstance(raw, list) else []):
+        if isinstance(service, dict) and isinstance(service.get("id"), str):
+            service_id = service["id"].strip()
+            if service_id in seen:
+                errors.append(where.error(("services", i, "id"), (
+                    f"duplicate service id '{service_id}' (also service "
+                    f"#{seen[service_id] + 1})")))
+            seen.setdefault(service_id, i)
+    return errors
+
+
+@dataclass
+class _Facts:
+    """What the cross-phase rules need of one phase, even when the phase itself is invalid."""
+
+    index: int
+    id: str | None
+    depends_on: list[tuple[int, str]]
+    services: list[tuple[int, str]]
+    phase: Phase | None
+
+    @classmethod
+    def of(cls, index: int, phase: Phase) -> _Facts:
+        return cls(index, phase.id, list(enumerate(phase.depends_on)),
+                   [(j, i.service) for j, i in enumerate(phase.impacts)], phase)
+
+    @classmethod
+    def raw(cls, index: int, raw: Any, phase: Phase | None) -> _Facts:
+        if phase is not None:
+            return cls.of(index, phase)
+        raw = raw if isinstance(raw, dict) else {}
+
+        def texts(items: Any, key: str | None = None) -> list[tuple[int, str]]:
+            items = items if isinstance(items, list) else []
+            values = [(j, item.get(key) if key and isinstance(item, dict) else item)
+                      for j, item in enumerate(items)]
+            return [(j, v.strip()) for j, v in values if isinstance(v, str)]
+
+        phase_id = raw.get("id").strip() if isinstance(raw.get("id"), str) else None
+        return cls(index, phase_id, texts(raw.get("depends_on")),
+                   texts(raw.get("impacts"), "service"), None)
+
+
+def _rules(facts: list[_Facts], services: set[str] | None, where: _Locator,
+           tz: ZoneInfo | None) -> tuple[list[PlanError], list[PlanError]]:
+    """The rules that span fields or phases; (errors, warnings).
+
+    Rules about ids, services and dependencies are checked for every phase, valid or not;
+    rules about times only for phases whose times are valid.
+    """
+    display = tz or times.UTC_ZONE
     errors: list[PlanError] = []
     warnings: list[PlanError] = []
-    seen: dict[str, int] = {}
-    for i, phase in phases:
-        at = ("phases", i)
-        if phase.id in seen:
-            errors.append(where.error(at + ("id",), f"duplicate phase id '{phase.id}' (also "
-                                      f"phase #{seen[phase.id] + 1})"))
-        seen.setdefault(phase.id, i)
+    first: dict[str, _Facts] = {}
+    for f in facts:
+        if f.id is not None:
+            if f.id in first:
+                errors.append(where.error(("phases", f.index, "id"), (
+                    f"duplicate phase id '{f.id}' (also phase #{first[f.id].index + 1})")))
+            first.setdefault(f.id, f)
+        at = ("phases", f.index)
+        listed: set[str] = set()
+        for j, service in f.services:
+            if services is not None and service not in services:
+                errors.append(where.error(at + ("impacts", j, "service"), (
+                    f"unknown service '{service}' (services: "
+                    f"{', '.join(sorted(services)) or 'none'})")))
+            if service in listed:
+                errors.append(where.error(at + ("impacts", j, "service"),
+                                          f"service '{service}' is listed twice"))
+            listed.add(service)
+        phase = f.phase
+        if phase is None:
+            continue
         if phase.end <= phase.start:
-            errors.append(where.error(at + ("end",), "end must be after start"))
+            errors.append(where.error(at + ("end",), (
+                f"end must be after start (the window is {times.format_local(phase.start, display)}"
+                f" to {times.format_local(phase.end, display)})")))
         elif phase.steps_duration + phase.rollback.duration > phase.duration:
-            errors.append(where.error(at + ("steps",), (
+            errors.append(where.error(at + (("steps",) if phase.steps else
+                                            ("rollback", "duration")), (
                 f"steps ({times.format_duration(phase.steps_duration)}) plus rollback "
                 f"({times.format_duration(phase.rollback.duration)}) do not fit in the "
                 f"{times.format_duration(phase.duration)} window")))
-        listed: set[str] = set()
-        for j, impact in enumerate(phase.impacts):
-            if services is not None and impact.service not in services:
-                errors.append(where.error(at + ("impacts", j, "service"),
-                                          f"unknown service '{impact.service}'"))
-            if impact.service in listed:
-                errors.append(where.error(at + ("impacts", j, "service"),
-                                          f"service '{impact.service}' is listed twice"))
-            listed.add(impact.service)
-        for j, dep in enumerate(phase.depends_on):
-            if dep == phase.id:
-                errors.append(where.error(at + ("depends_on", j), "a phase cannot depend on "
-                                          "itself"))
-            elif dep not in (known or {p.id for _, p in phases}):
-                errors.append(where.error(at + ("depends_on", j),
+    for f in facts:
+        for j, dep in f.depends_on:
+            if dep == f.id:
+                errors.append(where.error(("phases", f.index, "depends_on", j),
+                                          "a phase cannot depend on itself"))
+            elif dep not in first:
+                errors.append(where.error(("phases", f.index, "depends_on", j),
                                           f"depends on unknown phase '{dep}'"))
-    by_id = {p.id: (i, p) for i, p in phases}
-    cycle = _find_cycle({p.id: [d for d in p.depends_on if d in by_id and d != p.id]
-                         for _, p in phases})
-    if cycle:
-        i = by_id[cycle[0]][0]
-        errors.append(where.error(("phases", i, "depends_on"),
-                                  "dependency cycle: " + " -> ".join(cycle + [cycle[0]])))
+    graph = {i: sorted({d for _, d in f.depends_on if d in first and d != i})
+             for i, f in first.items()}
+    try:
+        order = list(graphlib.TopologicalSorter(graph).static_order())
+    except graphlib.CycleError as exc:
+        # graphlib lists each node before the one that depends on it; read it the other way.
+        cycle = list(reversed(exc.args[1][:-1]))
+        start = min(range(len(cycle)), key=lambda k: first[cycle[k]].index)
+        cycle = cycle[start:] + cycle[:start]
+        errors.append(where.error(("phases", first[cycle[0]].index, "depends_on"), (
+            "dependency cycle: " + " -> ".join(cycle + [cycle[0]]) +
+            " (each depends on the next)")))
         return errors, warnings
-    ancestors = _ancestors({p.id: [d for d in p.depends_on if d in by_id] for _, p in phases})
-    for i, phase in phases:
-        late = [by_id[d][1] for d in ancestors.get(phase.id, ()) if by_id[d][1].end > phase.start]
-        if late:
-            dep = max(late, key=lambda d: d.end)
-            errors.append(where.error(("phases", i, "start"), (
+    # Ancestors as bit sets (one bit a phase) and the valid ancestor that ends last, one pass.
+    bit = {node: 1 << k for k, node in enumerate(order)}
+    ancestors: dict[str, int] = {}
+    last: dict[str, Phase | None] = {}
+    for node in order:
+        mask, latest = 0, None
+        for dep in graph[node]:
+            mask |= bit[dep] | ancestors[dep]
+            for candidate in (first[dep].phase, last[dep]):
+                if candidate is not None and (latest is None or candidate.end > latest.end):
+                    latest = candidate
+        ancestors[node], last[node] = mask, latest
+    for node in order:
+        f, dep = first[node], last[node]
+        if f.phase is not None and dep is not None and dep.end > f.phase.start:
+            errors.append(where.error(("phases", f.index, "start"), (
                 f"starts before '{dep.id}', which it depends on, ends; it must start at or "
-                f"after {times.format_both(dep.end, tz)}")))
-    ordered = sorted(phases, key=lambda ip: ip[1].start)
-    for a, (_, first) in enumerate(ordered):
-        for j, second in ordered[a + 1:]:
-            if second.start >= first.end:
+                f"after {times.format_both(dep.end, display)}")))
+    timed = sorted((f for f in first.values() if f.phase is not None),
+                   key=lambda f: f.phase.start)
+    for a, one in enumerate(timed):
+        for other in timed[a + 1:]:
+            if other.phase.start >= one.phase.end:
                 break
-            if first.id not in ancestors.get(second.id, ()) and \
-                    second.id not in ancestors.get(first.id, ()):
-                warnings.append(where.error(("phases", j, "start"), (
-                    f"warning: window overlaps independent phase '{first.id}'")))
+            if not (ancestors[other.id] & bit[one.id] or ancestors[one.id] & bit[other.id]):
+                warnings.append(where.error(("phases", other.index, "start"), (
+                    f"warning: window overlaps independent phase '{one.id}' "
+                    f"({times.format_local(one.phase.start, display)} to "
+                    f"{times.format_local(one.phase.end, display)})")))
     return errors, warnings
-
-
-def _find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
-    state: dict[str, int] = {}
-    stack: list[str] = []
-
-    def visit(node: str) -> list[str] | None:
-        state[node] = 1
-        stack.append(node)
-        for nxt in graph.get(node, []):
-            if state.get(nxt) == 1:
-                return stack[stack.index(nxt):]
-            if nxt not in state:
-                found = visit(nxt)
-                if found:
-                    return found
-        stack.pop()
-        state[node] = 2
-        return None
-
-    for node in graph:
-        if node not in state:
-            found = visit(node)
-            if found:
-                return found
-    return None
-
-
-def _ancestors(graph: dict[str, list[str]]) -> dict[str, set[str]]:
-    memo: dict[str, set[str]] = {}
-
-    def of(node: str) -> set[str]:
-        if node not in memo:
-            memo[node] = set()
-            for dep in graph.get(node, []):
-                memo[node] |= {dep} | of(dep)
-        return memo[node]
-
-    for node in graph:
-        of(node)
-    return memo
 
 
 # --- frames ----------------------------------------------------------------------------
@@ -549,6 +762,8 @@ def phases_frame(plan: Plan, tz: str | None = None) -> pd.DataFrame:
             "rollback_plan": p.rollback.plan,
             "steps_minutes": p.steps_duration.total_seconds() / 60,
         })
+    import pandas as pd
+
     frame = pd.DataFrame(rows)
     return frame
 
@@ -562,6 +777,8 @@ def impacts_frame(plan: Plan) -> pd.DataFrame:
             for p in plan.phases for i in p.impacts]
     columns = ["phase", "phase_name", "service", "service_name", "level", "detail",
                "start_utc", "end_utc"]
+    import pandas as pd
+
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -578,6 +795,8 @@ def steps_frame(plan: Plan) -> pd.DataFrame:
             at += s.duration
     columns = ["phase", "order", "name", "owner", "duration", "duration_minutes",
                "planned_start_utc", "planned_end_utc"]
+    import pandas as pd
+
     return pd.DataFrame(rows, columns=columns)
 
 

@@ -6,6 +6,7 @@ zone happens only in the helpers below, so a DST change can never stretch a dura
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -14,6 +15,8 @@ _DURATION = re.compile(r"^\s*(?:(?P<d>\d+)\s*d)?\s*(?:(?P<h>\d+)\s*h)?\s*(?:(?P<
                        r"\s*(?:(?P<s>\d+)\s*s)?\s*$", re.IGNORECASE)
 _ISO_DURATION = re.compile(r"^P(?:(?P<d>\d+)D)?(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?"
                            r"(?:(?P<s>\d+)S)?)?$", re.IGNORECASE)
+MAX_DURATION = timedelta(days=366)
+"""The longest duration a plan may state: keeps sums of durations far from overflow."""
 
 
 def zone(name: str) -> ZoneInfo:
@@ -21,30 +24,49 @@ def zone(name: str) -> ZoneInfo:
     if not isinstance(name, str) or not name.strip():
         raise ValueError("time zone must be an IANA name such as 'Pacific/Auckland'")
     try:
+        if name in ("localtime", "posixrules"):  # the machine's zone, not a portable name
+            raise ValueError(name)
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, IsADirectoryError):
-        raise ValueError(f"unknown time zone '{name}' (use an IANA name such as "
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(f"unknown time zone {_short(name)} (use an IANA name such as "
                          "'Pacific/Auckland')") from None
 
 
-def parse_duration(text: str | int | float) -> timedelta:
-    """'45m', '1h30m', '2h', '90s', '1d' or ISO 8601 'PT45M'; a bare number is minutes."""
-    if isinstance(text, bool):
-        raise ValueError(f"invalid duration {text!r}")
-    if isinstance(text, int | float):
-        if text < 0:
-            raise ValueError(f"duration must not be negative: {text!r}")
-        return timedelta(minutes=text)
+def parse_duration(text: str | int | float | timedelta) -> timedelta:
+    """'45m', '1h30m', '2h', '90s', '1d' or ISO 8601 'PT45M'; a bare number is minutes.
+
+    Refuses negative, non-finite and absurd (over `MAX_DURATION`) values, so that sums of
+    durations can never overflow and a typo cannot hide behind a huge number.
+    """
     if isinstance(text, timedelta):
-        return text
-    if not isinstance(text, str):
-        raise ValueError(f"invalid duration {text!r} (write e.g. 45m, 1h30m or PT45M)")
-    match = _ISO_DURATION.match(text.strip()) if text.strip().upper().startswith("P") else None
-    match = match or _DURATION.match(text)
-    if not match or not any(match.groupdict().values()):
-        raise ValueError(f"invalid duration {text!r} (write e.g. 45m, 1h30m or PT45M)")
-    parts = {k: int(v or 0) for k, v in match.groupdict().items()}
-    return timedelta(days=parts["d"], hours=parts["h"], minutes=parts["m"], seconds=parts["s"])
+        delta = text
+    elif isinstance(text, bool) or not isinstance(text, int | float | str):
+        raise ValueError(f"invalid duration {_short(text)} (write e.g. 45m, 1h30m or PT45M)")
+    elif isinstance(text, int | float):
+        if not math.isfinite(text):
+            raise ValueError(f"invalid duration {text!r} (a number of minutes must be finite)")
+        if text < 0:
+            raise ValueError(f"invalid duration {text!r} (a number is minutes and must not be "
+                             "negative)")
+        if text > MAX_DURATION.total_seconds() / 60:
+            raise ValueError(f"duration {text!r} minutes is longer than "
+                             f"{MAX_DURATION.days} days")
+        delta = timedelta(minutes=text)
+    else:
+        stripped = text.strip()
+        match = _ISO_DURATION.match(stripped) if stripped.upper().startswith("P") else None
+        match = match or _DURATION.match(stripped)
+        if not match or not any(match.groupdict().values()):
+            raise ValueError(f"invalid duration {_short(text)} (write e.g. 45m, 1h30m or "
+                             "PT45M)")
+        parts = {k: int(v or 0) for k, v in match.groupdict().items()}
+        seconds = ((parts["d"] * 24 + parts["h"]) * 60 + parts["m"]) * 60 + parts["s"]
+        if seconds > MAX_DURATION.total_seconds():
+            raise ValueError(f"duration {_short(text)} is longer than {MAX_DURATION.days} days")
+        delta = timedelta(seconds=seconds)
+    if delta < timedelta(0) or delta > MAX_DURATION:
+        raise ValueError(f"duration {delta} must be between 0 and {MAX_DURATION.days} days")
+    return delta
 
 
 def format_duration(delta: timedelta) -> str:
@@ -74,8 +96,12 @@ def localize(wall: datetime, tz: ZoneInfo) -> datetime:
     return early
 
 
-def parse_time(value: str | datetime, tz: ZoneInfo) -> datetime:
-    """A plan time as UTC: wall time in `tz`, or ISO 8601 with an offset that `tz` agrees with."""
+def parse_time(value: str | datetime, tz: ZoneInfo | None) -> datetime:
+    """A plan time as UTC: wall time in `tz`, or ISO 8601 with an offset that `tz` agrees with.
+
+    `tz` None means the plan's zone is unknown (already reported): offsets are taken as
+    written and wall times as UTC, so that one mistake is not reported again for every time.
+    """
     if isinstance(value, datetime):
         parsed = value
     elif isinstance(value, str):
@@ -85,18 +111,29 @@ def parse_time(value: str | datetime, tz: ZoneInfo) -> datetime:
         try:
             parsed = datetime.fromisoformat(text)
         except ValueError:
-            raise ValueError(f"invalid time {value!r} (write 'YYYY-MM-DD HH:MM' in the plan's "
-                             "zone, or ISO 8601 with an offset)") from None
+            raise ValueError(f"invalid time {_short(value)} (write 'YYYY-MM-DD HH:MM' in the "
+                             "plan's zone, or ISO 8601 with an offset)") from None
+        if not re.search(r"\d[T ]\d", text, re.IGNORECASE):
+            raise ValueError(f"time {_short(value)} has no time of day (write "
+                             "'YYYY-MM-DD HH:MM')")
     else:
-        raise ValueError(f"invalid time {value!r} (write 'YYYY-MM-DD HH:MM')")
-    if parsed.tzinfo is None:
-        return localize(parsed, tz).astimezone(UTC)
-    offset = parsed.utcoffset()
-    in_zone = parsed.astimezone(tz)
-    if in_zone.utcoffset() != offset:
-        raise ValueError(f"offset {_offset(offset)} of {value} disagrees with {tz.key}, which is "
-                         f"{_offset(in_zone.utcoffset())} ({in_zone.tzname()}) at that moment")
-    return parsed.astimezone(UTC)
+        raise ValueError(f"invalid time {_short(value)} (write 'YYYY-MM-DD HH:MM' in the "
+                         "plan's zone, or ISO 8601 with an offset)")
+    try:
+        if parsed.tzinfo is None:
+            return localize(parsed, tz or UTC_ZONE).astimezone(UTC)
+        offset = parsed.utcoffset()
+        if tz is not None:
+            in_zone = parsed.astimezone(tz)
+            if in_zone.utcoffset() != offset:
+                raise ValueError(
+                    f"offset {_offset(offset)} of {_short(value)} disagrees with {tz.key}, "
+                    f"which is {_offset(in_zone.utcoffset())} ({in_zone.tzname()}) at that "
+                    f"moment; write {in_zone.isoformat(timespec='minutes')}, or the local "
+                    "time without an offset")
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"time {_short(value)} is out of range") from None
 
 
 def parse_instant(value: str | datetime | None) -> datetime:
@@ -114,7 +151,10 @@ def parse_instant(value: str | datetime | None) -> datetime:
                              "2020-09-07T09:00:00Z)") from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"time {_short(value)} is out of range") from None
 
 
 def now() -> datetime:
@@ -164,6 +204,12 @@ def format_iso_local(instant: datetime, tz: ZoneInfo) -> str:
 def format_iso_utc(instant: datetime) -> str:
     """ISO 8601 in UTC with a Z: '2020-09-07T09:00:00Z'."""
     return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _short(value: object, limit: int = 60) -> str:
+    """`repr(value)`, cut to `limit` characters, so that an error stays one short line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _offset(delta: timedelta | None) -> str:
