@@ -1,0 +1,703 @@
+"""The post-migration report: what happened, against what was planned, for people who weren't there.
+
+`runbooks/report.ipynb` calls `load(...)` once and then one method of `Report` a section; each
+returns an HTML fragment (plan text is always escaped, never live markup) or a figure that
+displays as a div plus a `Plotly.newPlot` script. `render_report` executes the notebook with
+papermill and exports it with nbconvert and the `report` template (templates/report/), which
+drops every code cell and prompt, inlines plotly.js exactly once and loads nothing from the
+network: the page reads the same with the network off.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+from markupsafe import Markup, escape
+
+from . import downtime as dt
+from . import times
+from .errors import RunbookError
+from .files import write_atomic
+from .plan import Plan, impacts_frame, load_plan
+
+PACKAGE = Path(__file__).resolve().parent
+TEMPLATES = PACKAGE / "templates"
+TEMPLATE = "report"
+NOTEBOOK_NAME = "report.ipynb"
+HTML_NAME = "report.html"
+PDF_NAME = "report.pdf"
+
+OUTCOME = {"planned": "not started", "approved": "approved, not started",
+           "held": "held (no-go)", "in-progress": "in progress", "completed": "completed",
+           "rolling-back": "rolling back", "rolled-back": "rolled back"}
+"""How each phase state reads in the summary."""
+
+
+class ReportError(RunbookError):
+    """The report cannot be rendered or written; nothing half-written is left behind."""
+
+
+# --- HTML fragments ------------------------------------------------------------------------
+
+class Html:
+    """An HTML fragment that notebooks display as text/html (and print as text)."""
+
+    def __init__(self, html: str, text: str = ""):
+        self.html, self.text = str(html), text
+
+    def _repr_html_(self) -> str:
+        return self.html
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        return {"text/html": self.html, "text/plain": self.text or "(HTML section)"}
+
+    def __str__(self) -> str:
+        return self.html
+
+
+class Figure:
+    """A plotly figure that displays as text/html: a div and its `Plotly.newPlot` script.
+
+    plotly.js itself is not included: the report template inlines it once in the page head.
+    (plotly 6+'s default renderer in a papermill kernel emits a mimetype nbconvert drops.)
+    """
+
+    def __init__(self, figure: Any, div_id: str, title: str = ""):
+        self.figure, self.div_id, self.title = figure, div_id, title
+
+    def to_html(self) -> str:
+        from .timeline import figure_html
+
+        return figure_html(self.figure, include_plotlyjs=False, div_id=self.div_id)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        return {"text/html": f'<div class="report-figure">{self.to_html()}</div>',
+                "text/plain": f"<figure: {self.title or self.div_id}>"}
+
+
+def _cell(value: Any) -> Markup:
+    if isinstance(value, Markup):
+        return value
+    if value is None or (not isinstance(value, list | dict) and pd.isna(value)):
+        return Markup("")
+    return escape(str(value))
+
+
+def table(columns: list[str], rows: Iterable[Iterable[Any]], css: str = "") -> Markup:
+    """An HTML table; every cell is escaped unless it is already `Markup`."""
+    head = "".join(f"<th>{escape(c)}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td>{_cell(v)}</td>" for v in row) + "</tr>"
+                   for row in rows)
+    klass = f' class="report-table {escape(css)}"' if css else ' class="report-table"'
+    return Markup(f"<table{klass}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+
+
+def _p(text: Any, css: str = "") -> Markup:
+    klass = f' class="{escape(css)}"' if css else ""
+    return Markup(f"<p{klass}>{_cell(text)}</p>")
+
+
+def _lines(*parts: Any) -> Markup:
+    """Several escaped lines in one cell."""
+    return Markup("<br>").join(_cell(p) for p in parts if p not in (None, ""))
+
+
+def _badge(text: str, kind: str) -> Markup:
+    return Markup(f'<span class="badge badge-{escape(kind)}">{escape(text)}</span>')
+
+
+def _length(delta: timedelta | pd.Timedelta | None) -> str:
+    if delta is None or pd.isna(delta):
+        return ""
+    return times.format_duration(pd.Timedelta(delta).to_pytimedelta())
+
+
+# --- the report's data ---------------------------------------------------------------------
+
+@dataclass
+class Report:
+    """Everything the report shows, read once from the plan and its event log."""
+
+    plan: Plan
+    outputs: Path
+    events: list[Any]
+    windows: pd.DataFrame
+    states: dict[str, str]
+    verification: Any
+    as_of: datetime
+    store: str = ""          # where the event log is: a file, or a URL without password
+    sent_notices: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return self.plan.zone
+
+    @cached_property
+    def impacts(self) -> pd.DataFrame:
+        """The plan's impacts frame: the planned windows of each (phase, service, level)."""
+        return impacts_frame(self.plan)
+
+    def when(self, instant: datetime | pd.Timestamp | None) -> str:
+        """'Mon 7 Sep 21:00 NZST (09:00 UTC)'."""
+        if instant is None or pd.isna(instant):
+            return ""
+        return times.format_both(pd.Timestamp(instant).to_pydatetime(), self.zone)
+
+    # --- executive summary -------------------------------------------------------------
+
+    def outcome(self) -> str:
+        """'not started', 'completed', 'in progress' or 'partial'."""
+        if not self.events:
+            return "not started"
+        states = [self.states.get(p.id, "planned") for p in self.plan.phases]
+        if all(s == "completed" for s in states):
+            return "completed"
+        if any(s in ("in-progress", "rolling-back") for s in states):
+            return "in progress"
+        return "partial"
+
+    def attempts(self, phase_id: str) -> pd.DataFrame:
+        return self.windows[self.windows["phase"] == phase_id]
+
+    def overrun(self, phase_id: str, attempt: pd.Series) -> timedelta:
+        """How far an attempt ran past its window (a retry on another night gets a window of
+        the planned length from its own start)."""
+        phase = self.plan.phase(phase_id)
+        start = pd.Timestamp(attempt["start_utc"]).to_pydatetime()
+        end = attempt["end_utc"]
+        end = self.as_of if pd.isna(end) else pd.Timestamp(end).to_pydatetime()
+        limit = phase.end if start < phase.end else start + phase.duration
+        return max(end - limit, timedelta())
+
+    def downtime(self) -> pd.DataFrame:
+        """Planned and actual downtime a service and level (see `downtime.downtime`)."""
+        return dt.downtime(self.impacts, self.windows, self.as_of)
+
+    def customer_facing(self) -> tuple[timedelta, timedelta]:
+        return dt.customer_facing(self.impacts, self.windows, self.as_of)
+
+    def summary(self) -> Html:
+        """Executive summary: the outcome, each phase's result, overruns, rollbacks, downtime."""
+        outcome = self.outcome()
+        counts: dict[str, int] = {}
+        for p in self.plan.phases:
+            label = OUTCOME.get(self.states.get(p.id, "planned"), "not started")
+            counts[label] = counts.get(label, 0) + 1
+        kind = {"completed": "ok", "not started": "muted", "in progress": "warn"}.get(outcome,
+                                                                                       "bad")
+        head = Markup(f"<p class='report-outcome'>Outcome: {_badge(outcome, kind)} &mdash; "
+                      f"{escape(_counts_text(counts, len(self.plan.phases)))}</p>")
+        planned, actual = self.customer_facing()
+        rollbacks = self.windows[self.windows["outcome"].isin(["rolled-back", "rolling-back"])]
+        overruns = []
+        rows = []
+        for order, p in enumerate(self.plan.phases, start=1):
+            state = self.states.get(p.id, "planned")
+            attempts = self.attempts(p.id)
+            actual_cells, over_cells = [], []
+            for _, a in attempts.iterrows():
+                end = a["end_utc"]
+                length = (pd.Timestamp(self.as_of) if pd.isna(end) else end) - a["start_utc"]
+                actual_cells.append(
+                    f"#{a['attempt']}: {self.when(a['start_utc'])} to "
+                    f"{self.when(end) if not pd.isna(end) else 'still ' + a['outcome']} "
+                    f"({_length(length)}, {a['outcome']})")
+                over = self.overrun(p.id, a)
+                if over > timedelta():
+                    over_cells.append(f"#{a['attempt']}: +{_length(over)}")
+                    overruns.append(f"{p.name} (attempt {a['attempt']}) by {_length(over)}")
+            rows.append([order, _lines(p.name, f"({p.id})"),
+                         _badge(OUTCOME.get(state, state), _state_kind(state)),
+                         _lines(self.when(p.start), f"to {self.when(p.end)}",
+                                f"{_length(p.duration)}"),
+                         _lines(*actual_cells) if actual_cells else "-",
+                         _lines(*over_cells) if over_cells else "none",
+                         len(attempts[attempts["outcome"].isin(["rolled-back",
+                                                                "rolling-back"])])])
+        facts = [
+            f"Total customer-facing downtime: {_length(actual)} actual, {_length(planned)} "
+            "planned. (Time during which at least one service was unavailable: the union over "
+            "services, so two services down at once count once.)",
+            f"Rollbacks: {len(rollbacks)}"
+            + (" (" + "; ".join(f"{self.plan.phase(r.phase).name}, attempt {r.attempt}"
+                                for r in rollbacks.itertuples()) + ")" if len(rollbacks) else "")
+            + ".",
+            "Overruns: " + ("; ".join(overruns) if overruns else "none") + ".",
+            f"Events recorded: {len(self.events)}; audit chain "
+            f"{'intact' if self.verification.ok else 'BROKEN'}.",
+        ]
+        facts_html = Markup("<ul class='report-facts'>") + Markup("").join(
+            Markup("<li>") + escape(f) + Markup("</li>") for f in facts) + Markup("</ul>")
+        grid = table(["#", "phase", "outcome", "planned window", "actual", "overrun",
+                      "rollbacks"], rows)
+        text = f"Outcome: {outcome}; customer-facing downtime {_length(actual)}"
+        return Html(head + facts_html + grid, text)
+
+    def header(self) -> Html:
+        """Title block: the plan, the report's as-of time, the event store."""
+        p = self.plan
+        lines = [f"Plan: {p.title} ({p.id}), revision {p.revision}",
+                 f"Windows planned: {self.when(p.start)} to {self.when(p.end)}",
+                 f"Report as of: {self.when(self.as_of)}",
+                 f"Times are shown in {p.timezone} with the abbreviation in force on the day, "
+                 "and in UTC."]
+        if self.store:
+            lines.append(f"Event log: {self.store}")
+        html = Markup("<div class='report-header'>") + \
+            Markup("").join(_p(line) for line in lines) + Markup("</div>")
+        return Html(html, f"{p.title}: post-migration report")
+
+    # --- timelines ---------------------------------------------------------------------
+
+    def timeline(self) -> Figure:
+        """Each phase's planned window with its actual attempts beside it."""
+        from . import timeline
+
+        figure = timeline.windows_figure(self.plan, actual=self.windows, now=self.as_of)
+        return Figure(figure, "report-windows", "planned vs actual windows")
+
+    def impacts_timeline(self) -> Figure:
+        """Each service's planned impacts with the actual windows that caused them."""
+        from . import timeline
+
+        figure = timeline.impacts_figure(self.plan, actual=self.windows, now=self.as_of)
+        return Figure(figure, "report-impacts", "planned vs actual impact on each service")
+
+    def downtime_figure(self) -> Any:
+        """Planned vs actual downtime per service and level, as horizontal bars."""
+        import plotly.graph_objects as go
+
+        frame = self.downtime()
+        if frame.empty:
+            return Html(_p("No phase plans any downtime."), "no downtime planned")
+        from .timeline import service_labels
+
+        names = service_labels(self.plan)   # escaped: plotly renders markup in labels
+        labels = [f"{names.get(r.service, r.service)} ({r.level})" for r in frame.itertuples()]
+        fig = go.Figure()
+        for column, name, colour in (("planned_minutes", "planned", "#9bb7d4"),
+                                     ("actual_minutes", "actual", "#c0392b")):
+            # No bar at all for no downtime (plotly draws even a None as a zero-width bar).
+            shown = [(label, round(v, 1)) for label, v in zip(labels, frame[column], strict=True)
+                     if v > 0]
+            fig.add_trace(go.Bar(y=[y for y, _ in shown], x=[x for _, x in shown], name=name,
+                                 orientation="h", marker_color=colour,
+                                 hovertemplate="%{y}: %{x} min<extra>" + name + "</extra>"))
+        fig.update_layout(barmode="group", height=120 + 40 * len(labels),
+                          margin={"l": 10, "r": 10, "t": 40, "b": 40},
+                          title="Downtime per service and impact level (minutes)",
+                          xaxis_title="minutes",
+                          yaxis={"autorange": "reversed", "type": "category",
+                                 "categoryorder": "array", "categoryarray": labels},
+                          legend={"orientation": "h"})
+        return Figure(fig, "report-downtime", "downtime per service")
+
+    # --- decisions, rollbacks, downtime --------------------------------------------------
+
+    def decisions(self) -> Html:
+        """Every event: who decided what, when, and why, with its notebook."""
+        if not self.events:
+            return Html(_p("No event recorded: the migration has not started."), "no events")
+        rows = []
+        for e in self.events:
+            when = [self.when(e.at)]
+            if e.source != "rehearsal" and abs((e.recorded_at - e.at).total_seconds()) > 300:
+                # Back-filled: say when it was written as well as when it happened.
+                when.append(f"(recorded {self.when(e.recorded_at)})")
+            why = [e.reason or "-"]
+            details = e.details or {}
+            if details.get("override"):
+                failed = ", ".join(map(str, details.get("failed_checks", []))) or "checks"
+                why.append(f"override of failed pre-flight checks: {failed}")
+            rows.append([e.seq, _lines(*when), self._phase_name(e.phase),
+                         _badge(e.event, _event_kind(e.event)), e.operator, _lines(*why),
+                         e.source, self._notebook_link(e.notebook)])
+        return Html(table(["#", "when", "phase", "event", "who", "why", "source", "notebook"],
+                          rows, "report-decisions"), f"{len(self.events)} events")
+
+    def rollbacks(self) -> Html:
+        """Each rollback: why, when it started and ended, how long it took against the plan."""
+        rolled = self.windows[self.windows["outcome"].isin(["rolled-back", "rolling-back"])]
+        if rolled.empty:
+            return Html(_p("No phase was rolled back."), "no rollbacks")
+        rows = []
+        for _, a in rolled.iterrows():
+            phase = self.plan.phase(a["phase"])
+            started = a["rollback_start_utc"]
+            event = self._event(a["phase"], "rollback", started)
+            done = a["outcome"] == "rolled-back"
+            if pd.isna(started):
+                took = "-"
+            elif done:
+                took = _length(a["end_utc"] - started)
+            else:
+                took = f"still rolling back after {_length(pd.Timestamp(self.as_of) - started)}"
+            late = ""
+            if not pd.isna(started) and started > pd.Timestamp(phase.rollback_deadline):
+                late = ("started after the rollback deadline "
+                        f"({self.when(phase.rollback_deadline)})")
+            rows.append([
+                _lines(phase.name, f"({phase.id})"), a["attempt"],
+                _lines(event.reason or "-" if event else "-",
+                       f"decided by {event.operator}" if event else ""),
+                self.when(started) or "-",
+                self.when(a["end_utc"]) if done else "-",
+                _lines(took, f"planned {_length(phase.rollback.duration)}", late),
+            ])
+        return Html(table(["phase", "attempt", "reason", "rollback started", "rolled back",
+                           "took"], rows, "report-rollbacks"), f"{len(rolled)} rollbacks")
+
+    def downtime_table(self) -> Html:
+        """Downtime per service at each impact level, planned against actual."""
+        frame = self.downtime()
+        planned, actual = self.customer_facing()
+        intro = _p("Computed from the actual windows of the phases that impact each service at "
+                   "that level, overlapping windows counted once; a rolled-back attempt counts "
+                   "until its rollback ended, an attempt still running until the report's "
+                   "as-of time. Durations are real elapsed time (UTC), whatever the clock "
+                   "showed across a daylight-saving change.")
+        total = _p(f"Customer-facing downtime (time during which at least one service was "
+                   f"unavailable, the union over services): {_length(actual)} actual, "
+                   f"{_length(planned)} planned.", "report-total")
+        if frame.empty:
+            return Html(intro + total + _p("No phase plans any downtime."), "no downtime")
+        names = {p.id: p.name for p in self.plan.phases}
+        rows = [[r.service_name, _badge(r.level, r.level), ", ".join(names[p] for p in r.phases),
+                 _length(r.planned), _length(r.actual), _signed(r.difference_minutes)]
+                for r in frame.itertuples()]
+        grid = table(["service", "level", "phases", "planned", "actual", "difference"], rows,
+                     "report-downtime")
+        return Html(intro + total + grid, f"customer-facing downtime {_length(actual)}")
+
+    # --- checks, audit, notebooks, notices ----------------------------------------------
+
+    def checks(self) -> Html:
+        """Pre-flight check results recorded with the events (details["checks"])."""
+        rows = []
+        for e in self.events:
+            results = (e.details or {}).get("checks")
+            if not results:
+                continue
+            items = results.items() if isinstance(results, dict) else \
+                ((r.get("name", ""), r) for r in results if isinstance(r, dict))
+            for name, r in items:
+                r = r if isinstance(r, dict) else {"ok": bool(r)}
+                ok = r.get("ok", r.get("passed"))
+                rows.append([self.when(e.at), self._phase_name(e.phase), e.event, name,
+                             f"{r.get('kind', '')} {r.get('target', '')}".strip(),
+                             _badge("passed" if ok else "failed", "ok" if ok else "bad"),
+                             r.get("detail", ""),
+                             f"{r['elapsed']:.2f}s" if isinstance(r.get("elapsed"), int | float)
+                             else ""])
+        if not rows:
+            return Html(_p("No pre-flight check results were recorded."), "no checks")
+        return Html(table(["when", "phase", "event", "check", "target", "result", "detail",
+                           "took"], rows, "report-checks"), f"{len(rows)} check results")
+
+    def audit(self) -> Html:
+        """The hash chain's verification: is the log as it was written?"""
+        v = self.verification
+        if v.ok:
+            text = (f"Intact: {v.count} records; every record's hash matches its content and "
+                    f"the one before it. Last hash: {v.last_hash or '-'}")
+            return Html(Markup(f"<p>{_badge('verified', 'ok')} ") + escape(text) +
+                        Markup("</p>"), text)
+        text = f"BROKEN at record {v.first_bad}: {v.message}"
+        return Html(Markup(f"<p>{_badge('tampered', 'bad')} ") + escape(text) +
+                    Markup("</p>"), text)
+
+    def notebooks(self) -> Html:
+        """Links to the executed phase notebooks, relative to the report."""
+        rows = [[self.when(e.at), self._phase_name(e.phase), e.event,
+                 self._notebook_link(e.notebook)] for e in self.events if e.notebook]
+        if not rows:
+            return Html(_p("No executed notebook was recorded."), "no notebooks")
+        return Html(table(["when", "phase", "event", "notebook"], rows, "report-notebooks"),
+                    f"{len(rows)} notebooks")
+
+    def notices(self) -> Html:
+        """The customer notices sent, as the notices module kept them in the run folder."""
+        if not self.sent_notices:
+            return Html(_p("No notices recorded."), "no notices recorded")
+        rows = [[self.when(_instant(n.get("at"))), n.get("kind", ""),
+                 self._phase_name(n["phase"]) if n.get("phase") else "-",
+                 n.get("subject", ""), self._notebook_link(n.get("path", ""))]
+                for n in self.sent_notices]
+        return Html(table(["sent", "kind", "phase", "subject", "file"], rows, "report-notices"),
+                    f"{len(rows)} notices")
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def _phase_name(self, phase_id: str) -> str:
+        try:
+            return self.plan.phase(phase_id).name
+        except RunbookError:
+            return phase_id
+
+    def _event(self, phase: str, event: str, at: Any) -> Any:
+        found = [e for e in self.events if e.phase == phase and e.event == event]
+        for e in found:
+            if not pd.isna(at) and pd.Timestamp(e.at) == pd.Timestamp(at):
+                return e
+        return found[-1] if found else None
+
+    def _notebook_link(self, path: str) -> Markup:
+        """A link to `path` relative to the report's folder (text only if it is gone)."""
+        if not path:
+            return Markup("")
+        target = Path(path)
+        if not target.is_absolute():
+            inside = self.outputs / target
+            target = inside if inside.exists() else Path.cwd() / target
+        relative = os.path.relpath(target.resolve(), self.outputs.resolve())
+        href = quote(Path(relative).as_posix())
+        label = escape(Path(relative).as_posix())
+        if not target.exists():
+            return Markup(f"{label} (missing)")
+        return Markup(f'<a href="{escape(href)}">{label}</a>')
+
+
+def _instant(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return times.parse_instant(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _signed(minutes: float) -> str:
+    if abs(minutes) < 0.5:
+        return "as planned"
+    delta = times.format_duration(timedelta(minutes=abs(minutes)))
+    return f"+{delta} over" if minutes > 0 else f"-{delta} under"
+
+
+def _counts_text(counts: dict[str, int], total: int) -> str:
+    parts = [f"{n} {label}" for label, n in counts.items()]
+    return f"{total} phases: " + ", ".join(parts)
+
+
+def _state_kind(state: str) -> str:
+    return {"completed": "ok", "rolled-back": "bad", "rolling-back": "bad",
+            "in-progress": "warn", "held": "warn"}.get(state, "muted")
+
+
+def _event_kind(event: str) -> str:
+    return {"complete": "ok", "go": "ok", "rollback": "bad", "rolled-back": "bad",
+            "no-go": "warn", "start": "warn"}.get(event, "muted")
+
+
+def _sent_notices(plan: Plan, outputs: Path) -> list[dict[str, Any]]:
+    """The notices kept in the run folder (`runbook notices ... --outputs`), oldest first."""
+    from .notices import sent_notices
+
+    return sent_notices(plan, outputs)
+
+
+def load(plan: str | os.PathLike[str] | Plan, outputs: str | os.PathLike[str] = "",
+         store: str | None = None, as_of: str | datetime | None = None) -> Report:
+    """Read the plan and its event log for the report.
+
+    `plan`: a plan or its file; `outputs`: the run's folder (default outputs/<plan id>);
+    relative paths are looked up as the phase notebook does. `store`: an event store URL
+    (default $RUNBOOK_STORE, else the SQLite file in `outputs`); `as_of`: the moment attempts
+    still running are counted to (default: now, or the last event if that is later, as in a
+    rehearsal in simulated time).
+    """
+    from .events import open_log
+    from .phase import locate_outputs, locate_plan
+    from .states import actual_windows
+
+    # Relative paths work from JupyterLab (cwd runbooks/) and from the project folder alike.
+    model = plan if isinstance(plan, Plan) else load_plan(locate_plan(plan))
+    folder = locate_outputs(outputs or None, model)
+    log = open_log(model, outputs=folder, store=store or None)
+    try:
+        events = log.events()
+        states = log.states()
+        verification = log.verify()
+        location = log.location   # a server URL without its password
+    finally:
+        log.close()
+    windows = actual_windows(model, events)
+    if as_of:
+        moment = times.parse_instant(as_of)
+    else:
+        moment = max([times.now(), *(e.at for e in events)])
+    return Report(plan=model, outputs=folder, events=events, windows=windows, states=states,
+                  verification=verification, as_of=moment, store=location,
+                  sent_notices=_sent_notices(model, folder))
+
+
+# --- rendering -----------------------------------------------------------------------------
+
+def report_css() -> str:
+    return (TEMPLATES / TEMPLATE / "report.css").read_text(encoding="utf-8")
+
+
+def export_html(notebook: Any, title: str) -> str:
+    """The executed notebook as one offline HTML page: no code, no prompts, plotly.js once."""
+    import nbformat
+    from nbconvert import HTMLExporter
+    from plotly.offline import get_plotlyjs
+
+    nb = nbformat.from_dict(notebook) if isinstance(notebook, dict) else notebook
+    for cell in nb.cells:
+        if cell.get("cell_type") == "code":
+            # Warnings and logs a library printed are not part of the story.
+            cell.outputs = [o for o in cell.get("outputs", [])
+                            if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+    nb.metadata["title"] = title
+    exporter = HTMLExporter(template_name=TEMPLATE, extra_template_basedirs=[str(TEMPLATES)],
+                            exclude_input=True, exclude_input_prompt=True,
+                            exclude_output_prompt=True)
+    body, _ = exporter.from_notebook_node(nb, resources={"plotly_js": get_plotlyjs(),
+                                                         "report_css": report_css()})
+    return body
+
+
+def _readable(path: Path) -> None:
+    """Give a temporary file (created 0600) the permissions a normally written file gets.
+
+    (The executed notebook and the PDF are written by papermill and Chromium into temporary
+    files, then renamed into place; the HTML goes through `files.write_atomic`.)"""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)
+
+
+def _prepare(outputs: Path) -> None:
+    """Create the outputs folder and prove it writable, before any work is done."""
+    try:
+        outputs.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".report-probe.", dir=outputs)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ReportError(f"{outputs}: cannot write the report there ({reason}); choose a "
+                          "writable folder with --outputs") from None
+
+
+def execute(plan_path: Path, outputs: Path, store: str | None, as_of: str | None,
+            destination: Path, km: Any = None) -> Path:
+    """Run runbooks/report.ipynb with papermill (execute.run) into `destination`.
+
+    `km`: a running kernel to reuse, an `execute.Kernel` or a bare jupyter kernel manager.
+    """
+    from . import execute as runner
+
+    parameters = {"plan": str(plan_path), "outputs": str(outputs.resolve()),
+                  "store": store or "", "as_of": as_of or ""}
+    kernel = km if km is None or hasattr(km, "manager") else _Borrowed(km)
+    return runner.run("report", destination, parameters, kernel=kernel)
+
+
+class _Borrowed:
+    """A kernel manager someone else started and stops, in the shape `execute.run` takes."""
+
+    def __init__(self, manager: Any):
+        self.manager = manager
+
+
+def render_report(plan: Plan, outputs: Path, store: str | None = None, pdf: bool = False,
+                  km: Any = None, as_of: str | None = None) -> Path:
+    """Execute the report notebook and export it; the path of `outputs/report.html`.
+
+    Keeps the executed notebook as `outputs/report.ipynb`. Both are written through
+    temporary files, so a failure leaves the previous report (or none), never half of one;
+    a notebook that fails is kept as `outputs/report-failed.ipynb` for the post-mortem.
+    With `pdf`, also prints `outputs/report.pdf` with headless Chromium. `km` is a running
+    kernel to reuse (the rehearsal runs many notebooks in one kernel). `as_of` (ISO time)
+    is the moment attempts still running are counted to (default: now).
+    """
+    import nbformat
+
+    from .events import open_log
+
+    outputs = Path(outputs)
+    _prepare(outputs)
+    if not plan.source:
+        raise ReportError(f"plan '{plan.id}' has no file to give the report notebook")
+    with open_log(plan, outputs, store) as log:
+        log.events()   # an unreachable or foreign store fails here, in one line, cheaply
+    fd, tmp_name = tempfile.mkstemp(prefix=".report.", suffix=".ipynb", dir=outputs)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    target = outputs / HTML_NAME
+    try:
+        try:
+            execute(Path(plan.source).resolve(), outputs, store, as_of, tmp, km=km)
+        except RunbookError as exc:
+            failed = outputs / "report-failed.ipynb"
+            if tmp.exists() and tmp.stat().st_size:
+                _readable(tmp)
+                os.replace(tmp, failed)
+            raise ReportError(str(exc).replace(str(tmp), str(failed))) from None
+        executed = nbformat.read(tmp, as_version=4)
+        html = export_html(executed, f"{plan.title}: post-migration report")
+        write_atomic(target, html)
+        _readable(tmp)
+        os.replace(tmp, outputs / NOTEBOOK_NAME)
+    except OSError as exc:
+        raise ReportError(f"{outputs}: cannot write the report ({exc.strerror or exc})") \
+            from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    if pdf:
+        print_pdf(target, outputs / PDF_NAME)
+    return target
+
+
+def chromium() -> str | None:
+    """The headless browser that prints the PDF, if one is installed."""
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def print_pdf(html: Path, pdf: Path, timeout: float = 180) -> Path:
+    """Print `html` to `pdf` with headless Chromium (network not needed: the page is offline)."""
+    browser = chromium()
+    if browser is None:
+        raise ReportError(f"{html} written; no PDF: Chromium is not installed (apt-get install "
+                          "chromium, or run `make browser`)")
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{pdf.name}.", suffix=".tmp", dir=pdf.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        with tempfile.TemporaryDirectory(prefix="runbook-chromium-") as profile:
+            result = subprocess.run(
+                [browser, "--headless", "--no-sandbox", "--disable-gpu",
+                 "--no-pdf-header-footer", "--run-all-compositor-stages-before-draw",
+                 # Figures lay out once, at the window width: make it the landscape page's.
+                 "--window-size=1040,1400",
+                 "--virtual-time-budget=10000", f"--user-data-dir={profile}",
+                 f"--print-to-pdf={tmp}", html.resolve().as_uri()],
+                capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        if result.returncode != 0 or tmp.stat().st_size == 0:
+            last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+            raise ReportError(f"{html} written; no PDF: Chromium failed ({last})")
+        _readable(tmp)
+        os.replace(tmp, pdf)
+    except subprocess.TimeoutExpired:
+        raise ReportError(f"{html} written; no PDF: Chromium did not finish within "
+                          f"{timeout:g}s") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return pdf
