@@ -161,11 +161,14 @@ def _attempt_hover(attempt: Attempt, zone: ZoneInfo, title: str) -> str:
 # --- figures -----------------------------------------------------------------------------
 
 def _layout(title: str, rows: list[str], zone_title: str, grouped: bool) -> dict[str, Any]:
-    height = max(320, 150 + len(rows) * ROW_HEIGHT * (2 if grouped else 1))
+    height = max(350, 180 + len(rows) * ROW_HEIGHT * (2 if grouped else 1))
     return dict(
-        title=dict(text=title, x=0, xanchor="left"),
+        # The title sits at the top of the page and the legend just above the plot, with room
+        # for a legend that wraps to two rows on a narrow page (or a printed one).
+        title=dict(text=title, x=0, xanchor="left", y=1, yref="container", yanchor="top",
+                   pad=dict(t=12)),
         barmode="group", scattermode="group", bargap=0.25, bargroupgap=0.05,
-        height=height, margin=dict(l=10, r=20, t=90, b=60),
+        height=height, margin=dict(l=10, r=20, t=105, b=60),
         legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="left", x=0),
         hoverlabel=dict(align="left"),
         xaxis=dict(type="date", title=dict(text=zone_title), showgrid=True,
