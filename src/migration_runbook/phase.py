@@ -1,0 +1,502 @@
+"""The phase runbook: what `runbooks/phase.ipynb` shows and does, one call a cell.
+
+A `PhaseRun` is one decision about one phase: `review` (look, run the checks, record nothing)
+or an event of the state machine (`go`, `no-go`, `start`, `complete`, `rollback`,
+`rolled-back`, `note`). It shows the phase at a glance, its gate, the pre-flight checks, then
+records the event or raises `EventRefused` with a one-line reason, and draws the progress so
+far. Everything shown comes from the plan model and the event log; plan text is escaped.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import times
+from .errors import EventRefused, RunbookError
+from .execute import project_dir, runbooks_dir
+from .plan import Phase, Plan, load_plan
+from .states import EVENTS
+
+if TYPE_CHECKING:
+    from .checks import CheckResult
+    from .events import Event, EventLog
+    from .execute import Kernel
+
+REVIEW = "review"
+CHOICES = (REVIEW, *EVENTS)
+"""What a phase run can do: look (`review`, records nothing) or record an event."""
+CHECKED = ("go", REVIEW)
+"""The events before which the pre-flight checks run."""
+
+
+# --- paths ------------------------------------------------------------------------------------
+
+def base_dir() -> Path:
+    """Where relative paths start: the current folder, or the project folder when the notebook
+    runs inside runbooks/ (JupyterLab starts kernels beside the notebook)."""
+    cwd = Path.cwd()
+    try:
+        if cwd.resolve() == runbooks_dir().resolve():
+            return project_dir()
+    except RunbookError:
+        pass
+    return cwd
+
+
+def locate_plan(path: str | os.PathLike[str]) -> Path:
+    """`path` as given when it exists, else relative to runbooks/ or to the project folder.
+
+    So the notebook's default `../data/omni-hosting-2020.yaml` works from JupyterLab (in
+    runbooks/) and from papermill run in the project folder alike.
+    """
+    given = Path(path).expanduser()
+    if given.is_absolute() or given.exists():
+        return given
+    for root in _roots():
+        if (root / given).exists():
+            return (root / given).resolve()
+    return given
+
+
+def _roots() -> list[Path]:
+    try:
+        return [runbooks_dir(), project_dir()]
+    except RunbookError:
+        return []
+
+
+def locate_outputs(outputs: str | os.PathLike[str] | None, plan: Plan) -> Path:
+    """The outputs folder: `outputs` (default `outputs/<plan id>`) from `base_dir()`."""
+    from .events import default_outputs
+
+    folder = Path(outputs).expanduser() if outputs else default_outputs(plan)
+    return folder if folder.is_absolute() else base_dir() / folder
+
+
+# --- what a notebook displays ----------------------------------------------------------------
+
+@dataclass
+class View:
+    """A block for the notebook: HTML whose plan text is escaped, and the same as plain text."""
+
+    blocks: list[tuple[str, Any]] = field(default_factory=list)
+
+    def heading(self, text: str) -> View:
+        self.blocks.append(("h", text))
+        return self
+
+    def line(self, text: str, strong: bool = False) -> View:
+        self.blocks.append(("b" if strong else "p", text))
+        return self
+
+    def table(self, columns: list[str], rows: list[list[Any]]) -> View:
+        self.blocks.append(("table", (columns, rows)))
+        return self
+
+    def _repr_html_(self) -> str:
+        out = []
+        for kind, value in self.blocks:
+            if kind == "h":
+                out.append(f"<h4>{_e(value)}</h4>")
+            elif kind in ("p", "b"):
+                text = _e(value).replace("\n", "<br>")
+                out.append(f"<p><strong>{text}</strong></p>" if kind == "b" else f"<p>{text}</p>")
+            else:
+                columns, rows = value
+                head = "".join(f"<th style='text-align:left'>{_e(c)}</th>" for c in columns)
+                body = "".join("<tr>" + "".join(
+                    f"<td style='text-align:left'>{_e(cell)}</td>" for cell in row) + "</tr>"
+                    for row in rows)
+                out.append(f"<table class='runbook-table'><thead><tr>{head}</tr></thead>"
+                           f"<tbody>{body}</tbody></table>")
+        return "\n".join(out)
+
+    def __repr__(self) -> str:
+        out = []
+        for kind, value in self.blocks:
+            if kind == "table":
+                columns, rows = value
+                out.append(" | ".join(columns))
+                out.extend(" | ".join(_text(cell) for cell in row) for row in rows)
+            else:
+                out.append(str(value))
+        return "\n".join(out)
+
+
+def _e(value: Any) -> str:
+    return html.escape(_text(value), quote=True)
+
+
+def _text(value: Any) -> str:
+    return " ".join(str(value).split()) if value is not None else ""
+
+
+def one_line_errors() -> None:
+    """In IPython, show a `RunbookError` (a refusal) as its one line, not a traceback.
+
+    The cell still fails, so papermill stops and reports the error's name and message.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:  # not in a notebook
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+
+    def handler(shell: Any, etype: type, value: BaseException, tb: Any,
+                tb_offset: int | None = None) -> list[str]:
+        # `_showtraceback` is IPython's hook for showing a prepared traceback (ipykernel
+        # sends it as the cell's error output); the prepared one is just "Name: message".
+        shell._showtraceback(etype, value, shell.InteractiveTB.get_exception_only(etype, value))
+        return []
+
+    shell.set_custom_exc((RunbookError,), handler)
+
+
+# --- one run ---------------------------------------------------------------------------------
+
+@dataclass
+class PhaseRun:
+    """One execution of the phase notebook: a plan, a phase, an event and who asks for it."""
+
+    plan: Plan
+    phase: Phase
+    event: str
+    operator: str = ""
+    reason: str = ""
+    outputs: Path = Path("outputs")
+    at: datetime | None = None
+    source: str = "notebook"
+    notebook: str = ""
+    store: str | None = None
+    results: list[CheckResult] | None = None
+    recorded: Event | None = None
+
+    @property
+    def records(self) -> bool:
+        """Whether this run writes to the log (every event but `review`)."""
+        return self.event != REVIEW
+
+    @contextmanager
+    def log(self) -> Iterator[EventLog]:
+        from .events import open_log
+
+        log = open_log(self.plan, self.outputs, self.store)
+        try:
+            yield log
+        finally:
+            log.close()
+
+    # The phase at a glance ---------------------------------------------------------------------
+
+    def glance(self) -> View:
+        """Window (local with abbreviation, and UTC), impacts, rollback plan and deadline,
+        checklist."""
+        plan, p, zone = self.plan, self.phase, self.plan.zone
+        order = [x.id for x in plan.phases].index(p.id) + 1
+        names = {s.id: s.name for s in plan.services}
+        view = View().heading(f"Phase {order} of {len(plan.phases)}: {p.name} ({p.id})")
+        if p.description:
+            view.line(p.description)
+        view.table(["", ""], [
+            ["plan", f"{plan.title} ({plan.id}, revision {plan.revision})"],
+            ["window", f"{times.format_both(p.start, zone)} to {times.format_both(p.end, zone)}"],
+            ["length", times.format_duration(p.duration)],
+            ["depends on", ", ".join(p.depends_on) or "nothing"],
+            ["worst impact", p.worst_level],
+            ["rollback", f"takes {times.format_duration(p.rollback.duration)}; start it by "
+                         f"{times.format_both(p.rollback_deadline, zone)} at the latest"],
+            ["this run", f"{self.event}" + (f" by {self.operator}" if self.operator else "")
+             + (f" at {times.format_both(self.at, zone)}" if self.at else "")],
+        ])
+        view.line("Impacts", strong=True)
+        if p.impacts:
+            view.table(["service", "level", "what customers notice"],
+                       [[f"{names.get(i.service, i.service)} ({i.service})", i.level, i.detail]
+                        for i in p.impacts])
+        else:
+            view.line("No impact listed.")
+        view.line("Rollback plan", strong=True).line(p.rollback.plan)
+        view.line("Checklist", strong=True)
+        if p.steps:
+            at, rows = p.start, []
+            for n, step in enumerate(p.steps, start=1):
+                rows.append(["☐", n, step.name, step.owner, times.format_duration(step.duration),
+                             f"{times.format_local(at, zone, with_date=False)} - "
+                             f"{times.format_local(at + step.duration, zone, with_date=False)}"])
+                at += step.duration
+            view.table(["done", "#", "step", "owner", "takes", "planned (back to back)"], rows)
+        else:
+            view.line("No steps listed.")
+        return view
+
+    # The gate ----------------------------------------------------------------------------------
+
+    def gate(self) -> View:
+        """Each dependency and its state, the gate, this phase's state and what it allows."""
+        from .states import allowed_events, gate
+
+        with self.log() as log:
+            states = log.states()
+            refusal = self._refusal(log) if self.records else None
+        phase_gate = gate(self.plan, states, self.phase.id)
+        state = states.get(self.phase.id, "planned")
+        view = View().heading(f"'{self.phase.id}' is {state}; gate: {phase_gate.reason()}")
+        if self.phase.depends_on:
+            names = {p.id: p.name for p in self.plan.phases}
+            view.table(["dependency", "name", "state", "ready"],
+                       [[dep, names.get(dep, dep), states.get(dep, "planned"),
+                         "yes" if states.get(dep) == "completed" else "no"]
+                        for dep in self.phase.depends_on])
+        else:
+            view.line("No dependencies: the gate is always open.")
+        allowed = [e for e in allowed_events(state) if e != "go" or phase_gate.is_open]
+        view.line(f"Events allowed now: {', '.join(allowed) or 'none'}")
+        if not self.records:
+            view.line("This is a review: nothing will be recorded.", strong=True)
+        elif refusal:
+            view.line(f"'{self.event}' will be refused: {refusal}", strong=True)
+        else:
+            view.line(f"'{self.event}' is allowed.", strong=True)
+        return view
+
+    def _refusal(self, log: EventLog) -> str | None:
+        try:
+            log.check(self.phase.id, self.event)
+        except EventRefused as exc:
+            return str(exc)
+        return None
+
+    # Pre-flight checks -------------------------------------------------------------------------
+
+    def checks(self) -> View:
+        """Run the phase's checks (for `go` and `review`) and show their results."""
+        from .checks import run_checks
+
+        view = View()
+        if self.event not in CHECKED:
+            return view.line(f"Pre-flight checks run before go (and in a review), not before "
+                             f"'{self.event}'.")
+        if not self.phase.checks:
+            self.results = []
+            return view.line("This phase lists no pre-flight checks.")
+        if self.event == "go":
+            with self.log() as log:
+                refusal = self._refusal(log)
+            if refusal:
+                return view.line(f"Not run: go is refused whatever they say ({refusal}).")
+        self.results = run_checks(self.phase.checks)
+        failed = [r for r in self.results if not r.ok]
+        view.table(["check", "kind", "target", "result", "detail", "took"],
+                   [[r.name, r.kind, r.target, "ok" if r.ok else "FAILED", r.detail,
+                     f"{r.elapsed:.2f}s"] for r in self.results])
+        if not failed:
+            view.line(f"All {len(self.results)} checks passed.", strong=True)
+        elif self.event == "go" and self.reason.strip():
+            view.line(f"{len(failed)} failed; the go will be recorded as an override "
+                      f"with the reason: {self.reason}", strong=True)
+        else:
+            view.line(f"{len(failed)} of {len(self.results)} failed: go would be refused "
+                      "unless a reason to override is given.", strong=True)
+        return view
+
+    # The event ---------------------------------------------------------------------------------
+
+    def record(self) -> View:
+        """Record the event (checked again atomically by the log) or raise `EventRefused`."""
+        from .checks import go_details, run_checks
+
+        if not self.records:
+            return View().line("Review only: nothing recorded.", strong=True)
+        details: dict[str, Any] = {}
+        if self.event == "go":
+            with self.log() as log:
+                log.check(self.phase.id, "go")  # the gate first: its reason is the real one
+            if self.results is None:
+                self.results = run_checks(self.phase.checks)
+            details = go_details(self.phase, self.results, self.reason)
+        with self.log() as log:
+            self.recorded = log.record(self.phase.id, self.event, self.operator,
+                                       reason=self.reason, at=self.at, source=self.source,
+                                       notebook=self.notebook, details=details)
+        ev, zone = self.recorded, self.plan.zone
+        view = View().heading(f"Recorded: {ev.event} of '{ev.phase}' (event #{ev.seq})")
+        rows = [["by", ev.operator], ["at", times.format_both(ev.at, zone)],
+                ["recorded at", times.format_both(ev.recorded_at, zone)],
+                ["reason", ev.reason or "-"], ["source", ev.source],
+                ["notebook", ev.notebook or "-"], ["hash", ev.hash[:16]]]
+        if ev.details.get("override"):
+            rows.append(["override", "go despite failed checks: "
+                         + ", ".join(ev.details.get("failed_checks", []))])
+        return view.table(["", ""], rows)
+
+    # Progress so far ---------------------------------------------------------------------------
+
+    def progress(self) -> View:
+        """Every phase's state and gate, planned start and the latest attempt's actual times."""
+        from .states import attempts, status_rows
+
+        with self.log() as log:
+            events = log.events()
+        zone = self.plan.zone
+        latest = {a["phase"]: a for a in attempts(events)}
+        rows = []
+        for row, p in zip(status_rows(self.plan, events, now=self._now()), self.plan.phases,
+                          strict=True):
+            attempt = latest.get(p.id, {})
+            rows.append([row["order"], p.id, row["state"], row["gate"],
+                         times.format_both(p.start, zone), _when(attempt.get("start_utc"), zone),
+                         _when(attempt.get("end_utc"), zone)])
+        return View().table(["#", "phase", "state", "gate", "planned start", "actual start",
+                             "actual end"], rows)
+
+    def timeline(self) -> None:
+        """Display the windows, planned and actual, as plotly's own MIME bundle only.
+
+        JupyterLab draws it; the executed notebook stays small (no plotly.js inside).
+        """
+        from IPython.display import display
+
+        from . import timeline
+        from .states import actual_windows
+
+        with self.log() as log:
+            events = log.events()
+        fig = timeline.windows_figure(self.plan, actual=actual_windows(self.plan, events),
+                                      now=self._now())
+        display(light_bundle(fig), raw=True)
+
+    def _now(self) -> datetime:
+        return self.recorded.at if self.recorded else (self.at or times.now())
+
+
+def _when(instant: datetime | None, zone: Any) -> str:
+    return times.format_both(instant, zone) if instant else "-"
+
+
+def light_bundle(fig: Any) -> dict[str, Any]:
+    """A plotly figure as `application/vnd.plotly.v1+json` (what JupyterLab renders) and text."""
+    import plotly.io as pio
+
+    from .timeline import PLOTLY_CONFIG
+
+    title = getattr(fig.layout.title, "text", None) or "figure"
+    return {"application/vnd.plotly.v1+json": {**json.loads(pio.to_json(fig, validate=False)),
+                                               "config": PLOTLY_CONFIG},
+            "text/plain": f"<plotly figure: {html.unescape(str(title))}>"}
+
+
+def open_run(plan: str | os.PathLike[str], phase: str, event: str, operator: str = "",
+             reason: str = "", outputs: str | os.PathLike[str] | None = "", at: str = "",
+             source: str = "notebook", notebook: str = "", store: str | None = None) -> PhaseRun:
+    """Load the plan and check the request; the notebook's parameters go straight in.
+
+    plan: path of the plan (relative paths: see `locate_plan`); phase: its id; event: one of
+    `CHOICES`; operator: who decides (needed to record); reason: why (needed to override a
+    failed check); outputs: the folder of the log and notebooks (default `outputs/<plan id>`);
+    at: ISO time of the event (empty: now); source: notebook, cli or rehearsal; notebook: the
+    path of the executed notebook, recorded with the event; store: an event store URL.
+    """
+    model = load_plan(locate_plan(plan))
+    found = model.phase(phase)
+    if event not in CHOICES:
+        raise EventRefused(phase, event, f"phase '{phase}': unknown event '{event}' (events: "
+                                         f"{', '.join(CHOICES)})")
+    if event != REVIEW and not operator.strip():
+        raise EventRefused(phase, event, f"phase '{phase}' cannot {event}: no operator given "
+                                         "(say who decides: -p operator NAME)")
+    try:
+        when = times.parse_instant(at) if str(at or "").strip() else None
+    except ValueError as exc:
+        raise RunbookError(f"at: {exc}") from None
+    return PhaseRun(model, found, event, operator.strip(), reason.strip(),
+                    locate_outputs(outputs, model), when, source, str(notebook or ""),
+                    store or None)
+
+
+# --- running the notebook (the CLI and the rehearsal) ---------------------------------------
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one run of the phase notebook left behind."""
+
+    plan: Plan
+    phase: str
+    event: str
+    notebook: Path
+    recorded: Event | None
+    outputs: Path
+
+
+def execute_phase(plan: str | os.PathLike[str] | Plan, phase: str, event: str, operator: str,
+                  reason: str = "", at: str = "", outputs: str | os.PathLike[str] | None = None,
+                  source: str = "cli", store: str | None = None,
+                  kernel: Kernel | None = None,
+                  starting: Callable[[Path], None] | None = None) -> Outcome:
+    """Run runbooks/phase.ipynb for one event and keep it as outputs/notebooks/NN-phase-event.
+
+    The log is asked first (a refusal costs no kernel and leaves no notebook); the notebook
+    asks again when it records, atomically. A refusal inside the notebook raises
+    `EventRefused` with its one line; the executed notebook is kept, and nothing is recorded.
+    `kernel`: a running `execute.Kernel` to reuse (the rehearsal); else one is started now,
+    so that it boots while the plan is read and the log asked. `starting(path)` is called
+    with the notebook's path just before papermill runs it.
+    """
+    from . import execute
+
+    own = kernel is None
+    if own:
+        kernel = execute.Kernel()
+    try:
+        model = plan if isinstance(plan, Plan) else load_plan(plan)
+        model.phase(phase)
+        if event not in CHOICES:
+            raise EventRefused(phase, event, f"phase '{phase}': unknown event '{event}' "
+                                             f"(events: {', '.join(CHOICES)})")
+        if str(at or "").strip():
+            try:
+                times.parse_instant(at)
+            except ValueError as exc:
+                raise RunbookError(f"--at: {exc}") from None
+        folder = Path(outputs).expanduser() if outputs else _default_outputs(model)
+        folder = folder.resolve()
+        if event != REVIEW:
+            from .events import open_log
+
+            with open_log(model, folder, store) as log:
+                log.check(phase, event)
+        output = execute.reserve_output(folder / "notebooks", phase, event)
+        recorded_as = output.relative_to(folder).as_posix()
+        parameters = {"plan": str(Path(model.source).resolve()), "phase": phase,
+                      "event": event, "operator": operator, "reason": reason,
+                      "outputs": str(folder), "at": at or "", "source": source,
+                      "notebook_path": recorded_as, "store": store or ""}
+        if starting:
+            starting(output)
+        execute.run("phase", output, parameters, kernel=kernel)
+    finally:
+        if own:
+            kernel.close()
+    recorded = None
+    if event != REVIEW:
+        from .events import open_log
+
+        with open_log(model, folder, store) as log:
+            recorded = next((e for e in reversed(log.events(phase))
+                             if e.notebook == recorded_as), None)
+    return Outcome(model, phase, event, output, recorded, folder)
+
+
+def _default_outputs(plan: Plan) -> Path:
+    from .events import default_outputs
+
+    return default_outputs(plan)

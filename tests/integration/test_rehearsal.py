@@ -1,0 +1,137 @@
+"""`runbook rehearse`: the whole example migration in simulated time, through the notebook."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from migration_runbook.events import open_log
+from migration_runbook.plan import load_plan
+from migration_runbook.rehearsal import script
+from tests.conftest import EXAMPLE, run_cli
+
+PHASES = ["carrier-connections", "messaging-core", "web-interface", "api-endpoints"]
+
+
+def _events(outputs: Path):
+    with open_log(load_plan(EXAMPLE), outputs) as log:
+        return log.events(), log.states(), log.verify()
+
+
+@pytest.mark.notebook
+@pytest.mark.slow
+def test_rehearsal_runs_every_phase_to_completion_at_the_plans_times(tmp_path):
+    outputs = tmp_path / "rehearsal"
+    result = run_cli("rehearse", EXAMPLE, "--outputs", outputs)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    events, states, verification = _events(outputs)
+    assert states == dict.fromkeys(PHASES, "completed")
+    assert verification.ok and verification.count == 12
+    assert [(e.phase, e.event) for e in events] == [
+        (p, ev) for p in PHASES for ev in ("go", "start", "complete")]
+    assert {(e.operator, e.source) for e in events} == {("rehearsal", "rehearsal")}
+    plan = load_plan(EXAMPLE)
+    for phase in plan.phases:
+        go, start, complete = [e for e in events if e.phase == phase.id]
+        assert go.at == phase.start - timedelta(minutes=10)
+        assert start.at == phase.start
+        assert complete.at == phase.start + phase.steps_duration
+    for event in events:
+        kept = outputs / event.notebook
+        assert kept.is_file() and kept.parent == outputs / "notebooks"
+        assert nbformat.read(kept, as_version=4).metadata.papermill.parameters["source"] == \
+            "rehearsal"
+    assert len(list((outputs / "notebooks").glob("*.ipynb"))) == 12
+    assert f"outputs: {outputs}" in result.stdout
+    assert f"notebooks: {outputs / 'notebooks'} (12)" in result.stdout
+    report = outputs / "report.html"
+    assert report.is_file() and f"report: {report}" in result.stdout
+    verify = run_cli("verify", EXAMPLE, "--outputs", outputs)
+    assert verify.returncode == 0, verify.stderr
+
+
+@pytest.mark.notebook
+@pytest.mark.slow
+def test_rehearsal_with_a_rollback_leaves_the_later_phases_planned(tmp_path):
+    outputs = tmp_path / "rollback"
+    result = run_cli("rehearse", EXAMPLE, "--outputs", outputs, "--rollback", "messaging-core")
+    assert result.returncode == 0, result.stderr
+    events, states, verification = _events(outputs)
+    assert states == {"carrier-connections": "completed", "messaging-core": "rolled-back",
+                      "web-interface": "planned", "api-endpoints": "planned"}
+    assert verification.ok
+    core = load_plan(EXAMPLE).phase("messaging-core")
+    rolled = [(e.event, e.at) for e in events if e.phase == "messaging-core"]
+    assert rolled == [("go", core.start - timedelta(minutes=10)), ("start", core.start),
+                      ("rollback", core.rollback_deadline),
+                      ("rolled-back", core.rollback_deadline + core.rollback.duration)]
+    assert "messaging-core rolled-back" in result.stdout
+    assert (outputs / "report.html").is_file()
+
+
+def test_rehearsal_refuses_an_outputs_folder_that_has_events(tmp_path):
+    outputs = tmp_path / "used"
+    with open_log(load_plan(EXAMPLE), outputs) as log:
+        log.record("carrier-connections", "go", "alice")
+    result = run_cli("rehearse", EXAMPLE, "--outputs", outputs)
+    assert result.returncode == 1
+    assert result.stderr == (f"{outputs.resolve()}: its event log already has 1 events; "
+                             "rehearse into a fresh folder (--outputs DIR)\n")
+    assert not (outputs / "notebooks").exists()
+
+
+def test_rehearsal_rejects_an_unknown_rollback_phase(tmp_path):
+    result = run_cli("rehearse", EXAMPLE, "--outputs", tmp_path / "x", "--rollback", "nope")
+    assert result.returncode == 1
+    assert "no phase 'nope'" in result.stderr and len(result.stderr.splitlines()) == 1
+    assert not (tmp_path / "x").exists()
+
+
+def test_script_follows_the_plan_and_skips_what_depends_on_a_rollback(write_plan):
+    plan = load_plan(write_plan("""
+        id: branching
+        title: Branching
+        timezone: Pacific/Auckland
+        services: [{id: api, name: API}]
+        phases:
+          - id: a
+            name: A
+            start: 2020-09-26 21:00
+            end: 2020-09-27 05:00
+            rollback: {duration: 1h, plan: Back.}
+            steps: [{name: one, duration: 2h}]
+          - id: b
+            name: B
+            start: 2020-09-28 21:00
+            end: 2020-09-28 23:00
+            depends_on: [a]
+            rollback: {duration: 30m, plan: Back.}
+          - id: c
+            name: C
+            start: 2020-09-29 21:00
+            end: 2020-09-29 23:00
+            depends_on: [b]
+            rollback: {duration: 30m, plan: Back.}
+          - id: d
+            name: D
+            start: 2020-09-30 21:00
+            end: 2020-09-30 23:00
+            rollback: {duration: 30m, plan: Back.}
+    """))
+    steps = script(plan)
+    assert [(s.phase, s.event) for s in steps] == [
+        (p, e) for p in "abcd" for e in ("go", "start", "complete")]
+    a = plan.phase("a")
+    assert [s.at for s in steps[:3]] == [a.start - timedelta(minutes=10), a.start,
+                                         a.start + timedelta(hours=2)]
+    assert steps[5].at == plan.phase("b").end          # no steps: complete at the end
+    rolled = script(plan, rollback="b")
+    assert [(s.phase, s.event) for s in rolled] == [
+        ("a", "go"), ("a", "start"), ("a", "complete"), ("b", "go"), ("b", "start"),
+        ("b", "rollback"), ("b", "rolled-back"), ("d", "go"), ("d", "start"), ("d", "complete")]
+    b = plan.phase("b")
+    assert rolled[5].at == b.rollback_deadline and rolled[6].at == b.end
