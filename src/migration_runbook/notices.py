@@ -525,9 +525,12 @@ NOTICES_INDEX = "notices.jsonl"
 """A run folder keeps its notices in notices/, listed in notices/notices.jsonl."""
 
 
-def keep_notice(notice: Notice, outputs: str | os.PathLike[str]) -> Path:
+def keep_notice(notice: Notice, outputs: str | os.PathLike[str],
+                at: datetime | None = None) -> Path:
     """Keep `notice` in the run folder (notices/KIND[-PHASE].EXT) and list it in the index,
-    so that the post-migration report can show what customers were told, and when."""
+    so that the post-migration report can show what customers were told, and when.
+
+    at: when it went out (default now; a rehearsal gives its simulated time)."""
     folder = Path(outputs) / NOTICES_FOLDER
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -535,7 +538,7 @@ def keep_notice(notice: Notice, outputs: str | os.PathLike[str]) -> Path:
         raise NoticeError(f"cannot write {folder}: {exc.strerror or exc}") from None
     path = folder / notice.filename
     write_atomic(path, notice.body)
-    record = {"at": times.format_iso_utc(times.now()), "kind": notice.kind,
+    record = {"at": times.format_iso_utc(at or times.now()), "kind": notice.kind,
               "phase": notice.phase or "", "format": notice.format, "subject": notice.subject,
               "path": f"{NOTICES_FOLDER}/{notice.filename}"}
     try:

@@ -3,8 +3,10 @@
 Every phase gets `go` ten minutes before its window, `start` at its planned start and
 `complete` once its steps are done, each recorded at those plan times (back-filled `at`) by the
 real notebook, so the log, the executed notebooks and the report look exactly as they will on
-the night. With `rollback=PHASE`, that phase is rolled back at its rollback deadline instead,
-and every phase depending on it stays planned (its gate stays shut).
+the night. The customer notices go out at their own simulated times too: the announcement, a
+reminder before each window and a status message after each phase. With `rollback=PHASE`,
+that phase is rolled back at its rollback deadline instead, and every phase depending on it
+stays planned (its gate stays shut).
 
 All notebooks run in one kernel: a fresh kernel per notebook would cost more than the
 notebooks themselves.
@@ -12,14 +14,15 @@ notebooks themselves.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from . import times
+from sqlalchemy.engine import URL
+
+from . import notices, times
 from .errors import RunbookError
 from .plan import Plan, load_plan
 
@@ -106,7 +109,7 @@ def rehearse(plan: str | os.PathLike[str] | Plan, outputs: str | os.PathLike[str
     model = plan if isinstance(plan, Plan) else load_plan(plan)
     steps = script(model, rollback)
     folder = (Path(outputs).expanduser() if outputs else default_outputs(model)).resolve()
-    store = f"sqlite:///{folder / LOG_FILE}"
+    store = URL.create("sqlite", database=str(folder / LOG_FILE)).render_as_string()
     with open_log(model, folder, store) as log:
         count = len(log.events())
     if count:
@@ -115,12 +118,22 @@ def rehearse(plan: str | os.PathLike[str] | Plan, outputs: str | os.PathLike[str
     result = Rehearsal(model, folder, store)
     total = len(steps) + (1 if report else 0)
     with execute.Kernel() as kernel:
+        _announce(model, folder, steps)
         for done, step in enumerate(steps):
             if progress:
                 progress(done, total, step)
+            if step.event == "go":
+                reminder = notices.reminder(model, step.phase)
+                phase = model.phase(step.phase)
+                notices.keep_notice(reminder, folder,
+                                    phase.start - model.communications.reminder_before)
             outcome = execute_phase(model, step.phase, step.event, OPERATOR, step.reason,
                                     times.format_iso_utc(step.at), folder, SOURCE, store, kernel)
             result.notebooks.append(outcome.notebook)
+            if step.event in ("complete", "rolled-back"):
+                with open_log(model, folder, store) as log:
+                    notices.keep_notice(notices.completed(model, step.phase, log), folder,
+                                        step.at)
         if report:
             if progress:
                 progress(len(steps), total, None)
@@ -132,10 +145,15 @@ def rehearse(plan: str | os.PathLike[str] | Plan, outputs: str | os.PathLike[str
     return result
 
 
+def _announce(plan: Plan, folder: Path, steps: list[Step]) -> None:
+    """The announcement at its own time (never after the rehearsal's first event)."""
+    at, _ = notices.announce_at(plan)
+    if steps:
+        at = min(at, steps[0].at - GO_BEFORE)
+    notices.keep_notice(notices.announcement(plan), folder, at)
+
+
 def _report(result: Rehearsal, as_of: datetime | None, kernel: object) -> None:
-    if importlib.util.find_spec(f"{__package__}.report") is None:
-        result.report_note = "report skipped: migration_runbook.report is not available"
-        return
     from . import report
 
     as_of_text = times.format_iso_utc(as_of) if as_of else None

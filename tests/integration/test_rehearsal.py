@@ -9,8 +9,10 @@ import nbformat
 import pytest
 
 from migration_runbook.events import open_log
+from migration_runbook.notices import sent_notices
 from migration_runbook.plan import load_plan
 from migration_runbook.rehearsal import script
+from migration_runbook.times import format_iso_utc
 from tests.conftest import EXAMPLE, run_cli
 
 PHASES = ["carrier-connections", "messaging-core", "web-interface", "api-endpoints"]
@@ -52,6 +54,14 @@ def test_rehearsal_runs_every_phase_to_completion_at_the_plans_times(tmp_path):
     assert report.is_file() and f"report: {report}" in result.stdout
     verify = run_cli("verify", EXAMPLE, "--outputs", outputs)
     assert verify.returncode == 0, verify.stderr
+    sent = sent_notices(plan, outputs)
+    assert [(n["kind"], n["phase"]) for n in sent] == [("announcement", "")] + [
+        (kind, p) for p in PHASES for kind in ("reminder", "completed")]
+    for notice, phase in zip(sent[1::2], plan.phases, strict=True):
+        assert notice["at"] == format_iso_utc(phase.start - timedelta(hours=1))
+        assert (outputs / notice["path"]).is_file()
+    html = report.read_text(encoding="utf-8")
+    assert "Reminder: Phase 1: Carrier Connection Migrations starts" in html
 
 
 @pytest.mark.notebook
@@ -71,6 +81,11 @@ def test_rehearsal_with_a_rollback_leaves_the_later_phases_planned(tmp_path):
                       ("rolled-back", core.rollback_deadline + core.rollback.duration)]
     assert "messaging-core rolled-back" in result.stdout
     assert (outputs / "report.html").is_file()
+    sent = [(n["kind"], n["phase"]) for n in sent_notices(load_plan(EXAMPLE), outputs)]
+    assert sent[-1] == ("completed", "messaging-core")
+    assert ("reminder", "web-interface") not in sent
+    rolled_back_notice = (outputs / "notices" / "completed-messaging-core.txt").read_text()
+    assert "rolled back" in rolled_back_notice.lower()
 
 
 def test_rehearsal_refuses_an_outputs_folder_that_has_events(tmp_path):
