@@ -20,6 +20,7 @@ setup: $(STAMP)
 rehearse: $(STAMP)
 	$(BIN)/runbook validate $(PLAN)
 	$(BIN)/runbook schedule $(PLAN)
+	$(BIN)/runbook rehearse $(PLAN)
 
 ## Headless Chromium for the browser tests (Debian's package; needs root or sudo).
 browser:

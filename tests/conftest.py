@@ -38,3 +38,13 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300,
     runbook = Path(sys.executable).with_name("runbook")
     return subprocess.run([str(runbook), *map(str, args)], capture_output=True, text=True,
                           cwd=cwd or ROOT, timeout=timeout, env=env)
+
+
+@pytest.fixture
+def store_url(tmp_path: Path) -> str:
+    """An empty event store for one test: a SQLite file in tmp_path (PostgreSQL to come).
+
+    Tests that take `store_url` must work on every backend, so a PostgreSQL variant can be
+    added by parametrising this fixture.
+    """
+    return f"sqlite:///{tmp_path / 'store' / 'events.sqlite'}"

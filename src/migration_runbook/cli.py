@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import sys
 from typing import Any
 
@@ -30,13 +31,24 @@ def _console() -> Console:
     return console if console.is_terminal else Console(highlight=False, width=160)
 
 
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _visible(text: Any) -> str:
+    """Control characters as `\\x1b` escapes: a reason or name from the log cannot drive the
+    operator's terminal (clear the screen, erase the line above, retitle the window)."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
+
+
 def _print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
     """A rich table; cells are `Text`, so markup in a plan is shown as typed."""
-    table = Table(title=title, title_justify="left")
+    table = Table(title=Text(_visible(title)), title_justify="left")
     for column in columns:
         table.add_column(column)
     for row in rows:
-        table.add_row(*(cell if isinstance(cell, Text) else Text(str(cell)) for cell in row))
+        table.add_row(*(cell if isinstance(cell, Text) and not _CONTROL.search(cell.plain)
+                        else Text(_visible(cell.plain if isinstance(cell, Text) else cell))
+                        for cell in row))
     _console().print(table)
 
 
@@ -97,6 +109,324 @@ def schedule(plan: str, fmt: str, tz: str | None) -> None:
               times.format_local(p.rollback_deadline, zone, with_date=False),
               "\n".join(f"{imp.service}: {imp.level}" for imp in p.impacts) or "-"]
              for i, p in enumerate(model.phases, start=1)])
+
+
+@cli.command()
+@click.argument("plan")
+@click.option("-o", "--output", required=True, help="HTML file to write.")
+@click.option("--tz", default=None, help="Display zone (IANA name); default the plan's.")
+@click.option("--outputs", default=None, help="Run folder: overlay the actual windows of its "
+              "event log.")
+def gantt(plan: str, output: str, tz: str | None, outputs: str | None) -> None:
+    """A self-contained offline HTML timeline of windows and impacts, with the schedule."""
+    from .gantt import write_gantt
+
+    model = load_plan(plan)
+    zone = _zone(tz, model.zone)
+    path = write_gantt(model, output, tz=zone.key, outputs=outputs)
+    click.echo(f"{path}: timeline of {len(model.phases)} phases, times in {zone.key}")
+
+
+OUTPUTS_HELP = "Run folder holding the event log (events.sqlite); default outputs/<plan id>."
+STORE_HELP = "Event store URL (sqlite:///PATH, postgresql://...); default $RUNBOOK_STORE, else " \
+    "events.sqlite in the outputs folder."
+
+
+@cli.command()
+@click.argument("plan")
+@click.option("--outputs", default=None, help=OUTPUTS_HELP)
+@click.option("--store", default=None, help=STORE_HELP)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)
+@click.option("--tz", default=None, help="Display zone (IANA name); default the plan's.")
+def status(plan: str, outputs: str | None, store: str | None, fmt: str, tz: str | None) -> None:
+    """Each phase's state, gate, planned vs actual window, overrun and next allowed events."""
+    from .events import open_log
+    from .states import status_rows
+
+    model = load_plan(plan)
+    zone = _zone(tz, model.zone)
+    with open_log(model, outputs, store) as log:
+        events, location = log.events(), log.location
+    rows = status_rows(model, events, tz=zone.key)
+    if fmt == "json":
+        _print_json(rows)
+        return
+    _print_table(
+        f"{model.title} - {len(events)} events in {location} - times in {zone.key}",
+        ["#", "phase", "state", "gate", "planned", "actual", "overrun", "next"],
+        [[r["order"], f"{r['name']}\n({r['id']})", r["state"], r["gate"], r["planned_text"],
+          r["actual_text"], r["overrun_text"], "\n".join(r["next_events"])] for r in rows])
+
+
+@cli.command()
+@click.argument("plan")
+@click.option("--outputs", default=None, help=OUTPUTS_HELP)
+@click.option("--store", default=None, help=STORE_HELP)
+@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@click.option("--tz", default=None, help="Display zone (IANA name); default the plan's.")
+def log(plan: str, outputs: str | None, store: str | None, fmt: str, tz: str | None) -> None:
+    """The event log, oldest first: who did what to which phase, when, and each record's hash."""
+    from .events import LOG_COLUMNS, log_rows, open_log
+
+    model = load_plan(plan)
+    zone = _zone(tz, model.zone)
+    with open_log(model, outputs, store) as event_log:
+        events, location = event_log.events(), event_log.location
+    rows = log_rows(model, events, tz=zone.key)
+    if fmt == "json":
+        _print_json(rows)
+    elif fmt == "csv":
+        if not rows:
+            sys.stdout.write(",".join(LOG_COLUMNS) + "\n")
+        _print_csv(rows)
+    elif not rows:
+        click.echo(f"{model.id}: no events recorded yet ({location})")
+    else:
+        by_seq = {e.seq: e for e in events}
+        _print_table(
+            f"{model.title} - event log {location} - times in {zone.key}",
+            ["seq", "at", "phase", "event", "operator", "reason", "source", "hash"],
+            [[r["seq"], times.format_both(by_seq[r["seq"]].at, zone), r["phase"], r["event"],
+              r["operator"], r["reason"] or "-", r["source"], r["hash"][:12]] for r in rows])
+
+
+@cli.command()
+@click.argument("plan")
+@click.option("--outputs", default=None, help=OUTPUTS_HELP)
+@click.option("--store", default=None, help=STORE_HELP)
+@click.option("--expect", default=None, metavar="HASH", help="A hash kept outside the log "
+              "(change ticket, chat, status page): fail unless it is a record of the intact "
+              "chain.")
+def verify(plan: str, outputs: str | None, store: str | None, expect: str | None) -> None:
+    """Exit 0 when the event log's hash chain is intact; exit 1 naming the first bad record.
+
+    The chain shows edits to the log, not a rewrite of all of it: `--expect` checks the log
+    still holds a hash anchored elsewhere after an earlier phase (see SECURITY.md).
+    """
+    from .events import ChainBroken, open_log
+
+    model = load_plan(plan)
+    wanted = None
+    if expect is not None:
+        wanted = expect.strip().lower()
+        if not re.fullmatch(r"[0-9a-f]{64}", wanted):
+            raise RunbookError(f"--expect: {_visible(expect.strip())[:80]!r} is not a record "
+                               "hash: give all 64 hex digits, as `runbook verify` prints them")
+    with open_log(model, outputs, store) as event_log:
+        result = event_log.verify()
+        events = event_log.events() if wanted and result.ok else []
+    if not result.ok:
+        raise ChainBroken(result.message)
+    if wanted is None:
+        click.echo(f"{model.id}: {result.message}")
+        return
+    match = next((e for e in events if e.hash == wanted), None)
+    if match is None:
+        raise ChainBroken(f"{model.id}: the expected hash {wanted[:12]}... is not a record of "
+                          f"this log ({len(events)} records, intact chain): the log was "
+                          "rewritten, or is not the one the hash was taken from")
+    later = len(events) - match.seq
+    click.echo(f"{model.id}: {result.message}")
+    click.echo(f"{model.id}: expected hash {wanted[:12]}... is record {match.seq} of "
+               f"{len(events)} ({match.phase} {match.event})"
+               + (", the last" if not later else f"; {later} recorded since"))
+
+
+@cli.command()
+@click.argument("plan")
+@click.option("--outputs", default=None, help=OUTPUTS_HELP + " The report is written there.")
+@click.option("--store", default=None, help=STORE_HELP)
+@click.option("--as-of", "as_of", default=None, help="ISO time that attempts still running "
+              "are counted to; default now.")
+@click.option("--pdf", is_flag=True, help="Also print report.pdf with headless Chromium.")
+def report(plan: str, outputs: str | None, store: str | None, as_of: str | None,
+           pdf: bool) -> None:
+    """Run runbooks/report.ipynb and write report.html (offline, no code) to the outputs folder."""
+    from pathlib import Path
+
+    from .events import default_outputs
+    from .report import render_report
+
+    model = load_plan(plan)
+    folder = Path(outputs) if outputs else default_outputs(model)
+    path = render_report(model, folder, store=store, pdf=pdf, as_of=as_of)
+    click.echo(f"{path}: post-migration report ({path.stat().st_size / 1e6:.1f} MB), "
+               f"notebook {path.with_suffix('.ipynb')}"
+               + (f", PDF {path.with_suffix('.pdf')}" if pdf else ""))
+
+
+NOTICE_KINDS = click.Choice(["announcement", "reminder", "completed", "reschedule"])
+NOTICE_FORMATS = click.Choice(["text", "markdown", "html"])
+
+
+@cli.command()
+@click.argument("plan")
+@click.argument("kind", type=NOTICE_KINDS)
+@click.option("--phase", default=None, help="Phase id (reminder, completed).")
+@click.option("--previous", default=None, metavar="OLD_PLAN",
+              help="The plan version customers were last told about (reschedule).")
+@click.option("--format", "fmt", type=NOTICE_FORMATS, default="text", show_default=True)
+@click.option("--outputs", default=None, help=OUTPUTS_HELP + " 'completed' reads its log; "
+              "given, the notice is also kept in DIR/notices/ for the report.")
+@click.option("-o", "--output", default=None, help="Write the notice to this file "
+              "(whole or not at all) instead of standard output.")
+def notices(plan: str, kind: str, phase: str | None, previous: str | None, fmt: str,
+            outputs: str | None, output: str | None) -> None:
+    """A customer notice: announcement, reminder, completed or reschedule (date has changed)."""
+    from .notices import keep_notice, render_notice, write_atomic
+
+    model = load_plan(plan)
+    old = load_plan(previous) if previous else None
+    if kind == "completed":
+        from .events import open_log
+
+        with open_log(model, outputs) as event_log:
+            notice = render_notice(model, kind, fmt, phase=phase, log=event_log)
+    else:
+        notice = render_notice(model, kind, fmt, phase=phase, previous=old)
+    if outputs:
+        click.echo(f"kept {keep_notice(notice, outputs)}", err=True)
+    if output:
+        write_atomic(output, notice.body)
+        click.echo(f"{output}: {notice.subject}")
+    else:
+        sys.stdout.write(notice.body)
+
+
+@cli.command()
+@click.argument("plan")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)
+def comms(plan: str, fmt: str) -> None:
+    """When each notice goes out: announcement, reminders, completion messages (local + UTC)."""
+    from .notices import comms_schedule
+
+    model = load_plan(plan)
+    rows = comms_schedule(model)
+    if fmt == "json":
+        _print_json(rows)
+        return
+    _print_table(f"{model.title} - notices, times in {model.timezone}",
+                 ["#", "send at", "notice", "phase", "rule"],
+                 [[i, r["send_at_display"], r["notice"], r["phase_label"] or "-", r["rule"]]
+                  for i, r in enumerate(rows, start=1)])
+
+
+@cli.command()
+@click.argument("plan")
+@click.option("-o", "--output", required=True, help="ICS file to write.")
+@click.option("--previous", default=None, metavar="OLD_PLAN",
+              help="An older version: its phases missing from PLAN go out as cancelled.")
+def ics(plan: str, output: str, previous: str | None) -> None:
+    """An iCalendar file: one event a window (UTC), an alarm before each, stable UIDs."""
+    from .calendar import write_ics
+
+    model = load_plan(plan)
+    write_ics(model, output, previous=load_plan(previous) if previous else None)
+    click.echo(f"{output}: {len(model.phases)} events, sequence {model.revision}")
+
+
+@cli.command()
+@click.argument("old")
+@click.argument("new")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)
+def diff(old: str, new: str, fmt: str) -> None:
+    """What changed between two plan versions: phases added, removed, moved, resized, ..."""
+    from .diff import diff_plans, table_rows
+
+    result = diff_plans(load_plan(old), load_plan(new))
+    if fmt == "json":
+        _print_json(result.to_json())
+    elif not result.changes:
+        click.echo(f"{old} -> {new}: no changes")
+    else:
+        _print_table(f"{old} -> {new}: {len(result.changes)} changes, times in "
+                     f"{result.zone.key}", ["phase", "change", "what changed"],
+                     table_rows(result))
+
+
+PHASE_EVENTS = click.Choice(["review", "go", "no-go", "start", "complete", "rollback",
+                             "rolled-back", "note"])
+
+
+def _status(message: str) -> Any:
+    """A spinner on stderr while a notebook runs (nothing when stderr is not a terminal)."""
+    from contextlib import nullcontext
+
+    console = Console(stderr=True, highlight=False)
+    return console.status(Text(message)) if console.is_terminal else nullcontext()
+
+
+@cli.command("phase")
+@click.argument("plan")
+@click.argument("phase_id", metavar="PHASE")
+@click.argument("event", type=PHASE_EVENTS)
+@click.option("--operator", required=True, help="Who decides; recorded with the event.")
+@click.option("--reason", default="", help="Why; needed to override a failed pre-flight check.")
+@click.option("--at", default="", help="When it happened (ISO 8601, no offset = UTC); "
+              "default now.")
+@click.option("--outputs", default=None, help=OUTPUTS_HELP + " Notebooks are kept in its "
+              "notebooks/ folder.")
+def phase_command(plan: str, phase_id: str, event: str, operator: str, reason: str, at: str,
+                  outputs: str | None) -> None:
+    """Run runbooks/phase.ipynb for EVENT of PHASE (papermill) and keep the executed notebook."""
+    from .phase import execute_phase
+
+    kept = []
+    with _status(f"{phase_id}: {event}: starting the kernel") as status:
+        def starting(path: Any) -> None:
+            kept.append(path)
+            if status is not None:
+                status.update(Text(f"{phase_id}: {event}: running {path.name}"))
+
+        try:
+            outcome = execute_phase(plan, phase_id, event, operator, reason, at, outputs,
+                                    source="cli", starting=starting)
+        except RunbookError:
+            if kept:
+                click.echo(f"notebook (nothing recorded): {kept[0]}")
+            raise
+    ev = outcome.recorded
+    if ev is not None:
+        zone = outcome.plan.zone
+        click.echo(f"{phase_id}: {ev.event} recorded as event #{ev.seq} by "
+                   f"{_visible(ev.operator)} at "
+                   f"{times.format_both(ev.at, zone)}"
+                   + (" (override of failed checks)" if ev.details.get("override") else ""))
+    elif event == "review":
+        click.echo(f"{phase_id}: reviewed; nothing recorded")
+    click.echo(f"notebook: {outcome.notebook}")
+
+
+@cli.command()
+@click.argument("plan")
+@click.option("--outputs", default=None, help="A fresh run folder; default a new "
+              "outputs/<plan id>-rehearsal-<time>.")
+@click.option("--rollback", "rollback_phase", default=None, metavar="PHASE",
+              help="Roll this phase back at its rollback deadline; what depends on it stays "
+              "planned.")
+def rehearse(plan: str, outputs: str | None, rollback_phase: str | None) -> None:
+    """The whole migration in simulated time through the phase notebook, then the report."""
+    from .rehearsal import rehearse as run_rehearsal
+
+    with _status("rehearsal: starting the kernel") as status:
+        def progress(done: int, total: int, step: Any) -> None:
+            if status is not None:
+                what = f"{step.event} of {step.phase}" if step else "the report"
+                status.update(Text(f"rehearsal: {done + 1}/{total}: {what}"))
+
+        result = run_rehearsal(plan, outputs, rollback=rollback_phase, progress=progress)
+    click.echo(f"rehearsal of {result.plan.id}: {len(result.notebooks)} events, each through "
+               "runbooks/phase.ipynb")
+    click.echo("states: " + ", ".join(f"{k} {v}" for k, v in result.states.items()))
+    click.echo(f"outputs: {result.outputs}")
+    click.echo(f"event log: {result.store} ({result.verified})")
+    click.echo(f"notebooks: {result.outputs / 'notebooks'} ({len(result.notebooks)})")
+    click.echo(f"report: {result.report}" if result.report else result.report_note)
+    if not result.verified_ok:
+        raise RunbookError(f"rehearsal: the event log does not verify: {result.verified}")
 
 
 def _zone(tz: str | None, default: Any) -> Any:
