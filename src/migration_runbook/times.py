@@ -106,10 +106,8 @@ def parse_time(value: str | datetime, tz: ZoneInfo | None) -> datetime:
         parsed = value
     elif isinstance(value, str):
         text = value.strip()
-        if text.endswith(("Z", "z")):
-            text = text[:-1] + "+00:00"
         try:
-            parsed = datetime.fromisoformat(text)
+            parsed = _from_iso(text)
         except ValueError:
             raise ValueError(f"invalid time {_short(value)} (write 'YYYY-MM-DD HH:MM' in the "
                              "plan's zone, or ISO 8601 with an offset)") from None
@@ -136,16 +134,18 @@ def parse_time(value: str | datetime, tz: ZoneInfo | None) -> datetime:
         raise ValueError(f"time {_short(value)} is out of range") from None
 
 
+def _from_iso(text: str) -> datetime:
+    """ISO 8601; a trailing 'Z' or 'z' means UTC."""
+    return datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
+
+
 def parse_instant(value: str | datetime | None) -> datetime:
     """An absolute instant (event times, `at=`): ISO 8601; no offset means UTC; empty means now."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return now()
     if isinstance(value, str):
-        text = value.strip()
-        if text.endswith(("Z", "z")):
-            text = text[:-1] + "+00:00"
         try:
-            value = datetime.fromisoformat(text)
+            value = _from_iso(value.strip())
         except ValueError:
             raise ValueError(f"invalid time {value!r} (use ISO 8601, e.g. "
                              "2020-09-07T09:00:00Z)") from None
