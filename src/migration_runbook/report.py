@@ -38,6 +38,11 @@ TEMPLATE = "report"
 NOTEBOOK_NAME = "report.ipynb"
 HTML_NAME = "report.html"
 PDF_NAME = "report.pdf"
+KERNEL_WARM = ("migration_runbook.report", "migration_runbook.events", "migration_runbook.states",
+               "migration_runbook.phase", "migration_runbook.notices", "migration_runbook.timeline",
+               "plotly.graph_objects", "plotly.io")
+"""What report.ipynb imports: a kernel started for it (`execute.Kernel(warm=...)`) imports
+these while `runbook report` is still reading the plan."""
 
 OUTCOME = {"planned": "not started", "approved": "approved, not started",
            "held": "held (no-go)", "in-progress": "in progress", "completed": "completed",
@@ -171,10 +176,24 @@ class Report:
     def attempts(self, phase_id: str) -> pd.DataFrame:
         return self.windows[self.windows["phase"] == phase_id]
 
-    def overrun(self, phase_id: str, attempt: pd.Series) -> timedelta:
+    @cached_property
+    def _phases(self) -> dict[str, Any]:
+        """The plan's phases by id: sections look a phase up once a row, not once a scan."""
+        return {p.id: p for p in self.plan.phases}
+
+    @cached_property
+    def _attempts_of(self) -> dict[str, list[dict[str, Any]]]:
+        """Each phase's rows of `windows`, in order, grouped in one pass (filtering the frame
+        once a phase made the summary quadratic in the number of phases)."""
+        grouped: dict[str, list[dict[str, Any]]] = {}
+        for row in self.windows.to_dict("records"):
+            grouped.setdefault(row["phase"], []).append(row)
+        return grouped
+
+    def overrun(self, phase_id: str, attempt: pd.Series | dict[str, Any]) -> timedelta:
         """How far an attempt ran past its window (a retry on another night gets a window of
         the planned length from its own start)."""
-        phase = self.plan.phase(phase_id)
+        phase = self._phases.get(phase_id) or self.plan.phase(phase_id)
         start = pd.Timestamp(attempt["start_utc"]).to_pydatetime()
         end = attempt["end_utc"]
         end = self.as_of if pd.isna(end) else pd.Timestamp(end).to_pydatetime()
@@ -183,9 +202,18 @@ class Report:
 
     def downtime(self) -> pd.DataFrame:
         """Planned and actual downtime a service and level (see `downtime.downtime`)."""
-        return dt.downtime(self.impacts, self.windows, self.as_of)
+        return self._downtime.copy()
 
     def customer_facing(self) -> tuple[timedelta, timedelta]:
+        return self._customer_facing
+
+    # Computed once: the table, the figure and the summary all show them.
+    @cached_property
+    def _downtime(self) -> pd.DataFrame:
+        return dt.downtime(self.impacts, self.windows, self.as_of)
+
+    @cached_property
+    def _customer_facing(self) -> tuple[timedelta, timedelta]:
         return dt.customer_facing(self.impacts, self.windows, self.as_of)
 
     def summary(self) -> Html:
@@ -205,9 +233,9 @@ class Report:
         rows = []
         for order, p in enumerate(self.plan.phases, start=1):
             state = self.states.get(p.id, "planned")
-            attempts = self.attempts(p.id)
+            attempts = self._attempts_of.get(p.id, [])
             actual_cells, over_cells = [], []
-            for _, a in attempts.iterrows():
+            for a in attempts:
                 end = a["end_utc"]
                 length = (pd.Timestamp(self.as_of) if pd.isna(end) else end) - a["start_utc"]
                 actual_cells.append(
@@ -224,14 +252,14 @@ class Report:
                                 f"{_length(p.duration)}"),
                          _lines(*actual_cells) if actual_cells else "-",
                          _lines(*over_cells) if over_cells else "none",
-                         len(attempts[attempts["outcome"].isin(["rolled-back",
-                                                                "rolling-back"])])])
+                         sum(a["outcome"] in ("rolled-back", "rolling-back")
+                             for a in attempts)])
         facts = [
             f"Total customer-facing downtime: {_length(actual)} actual, {_length(planned)} "
             "planned. (Time during which at least one service was unavailable: the union over "
             "services, so two services down at once count once.)",
             f"Rollbacks: {len(rollbacks)}"
-            + (" (" + "; ".join(f"{self.plan.phase(r.phase).name}, attempt {r.attempt}"
+            + (" (" + "; ".join(f"{self._phase_name(r.phase)}, attempt {r.attempt}"
                                 for r in rollbacks.itertuples()) + ")" if len(rollbacks) else "")
             + ".",
             "Overruns: " + ("; ".join(overruns) if overruns else "none") + ".",
@@ -441,13 +469,19 @@ class Report:
     # --- helpers -------------------------------------------------------------------------
 
     def _phase_name(self, phase_id: str) -> str:
-        try:
-            return self.plan.phase(phase_id).name
-        except RunbookError:
-            return phase_id
+        phase = self._phases.get(phase_id)
+        return phase.name if phase is not None else phase_id
+
+    @cached_property
+    def _events_of(self) -> dict[tuple[str, str], list[Any]]:
+        """The events of each (phase, event), in log order."""
+        grouped: dict[tuple[str, str], list[Any]] = {}
+        for e in self.events:
+            grouped.setdefault((e.phase, e.event), []).append(e)
+        return grouped
 
     def _event(self, phase: str, event: str, at: Any) -> Any:
-        found = [e for e in self.events if e.phase == phase and e.event == event]
+        found = self._events_of.get((phase, event), [])
         for e in found:
             if not pd.isna(at) and pd.Timestamp(e.at) == pd.Timestamp(at):
                 return e
@@ -548,9 +582,21 @@ def report_css() -> str:
     return (TEMPLATES / TEMPLATE / "report.css").read_text(encoding="utf-8")
 
 
+def _nbformat() -> Any:
+    """nbformat, imported after papermill the way `execute.run` imports it: without jsonschema
+    building the rfc3987 grammar, which costs a second at import and checks nothing a notebook
+    uses. (`runbook report` imported nbformat first, and paid that second on every report.)"""
+    from .execute import _import_papermill
+
+    _import_papermill()
+    import nbformat
+
+    return nbformat
+
+
 def export_html(notebook: Any, title: str) -> str:
     """The executed notebook as one offline HTML page: no code, no prompts, plotly.js once."""
-    import nbformat
+    nbformat = _nbformat()
     from nbconvert import HTMLExporter
     from plotly.offline import get_plotlyjs
 
@@ -624,7 +670,7 @@ def render_report(plan: Plan, outputs: Path, store: str | None = None, pdf: bool
     kernel to reuse (the rehearsal runs many notebooks in one kernel). `as_of` (ISO time)
     is the moment attempts still running are counted to (default: now).
     """
-    import nbformat
+    nbformat = _nbformat()
 
     from .events import open_log
 
