@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PLAN ?= data/omni-hosting-2020.yaml
 
-.PHONY: rehearse test test-fast lint bench setup browser clean
+.PHONY: rehearse test test-fast lint bench setup browser postgres clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,8 +28,15 @@ browser:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+## PostgreSQL server binaries for the shared-store tests (Debian 12: PostgreSQL 15), unless
+## initdb is already there; the tests start their own throwaway server (tests/postgres.py).
+postgres:
+	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+
 ## All the tests, Chromium and PostgreSQL included.
-test: $(STAMP) browser
+test: $(STAMP) browser postgres
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/pytest -q
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.postgres import drop_test_databases, postgres  # noqa: F401  (fixtures)
+
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
 EXAMPLE = DATA / "omni-hosting-2020.yaml"
@@ -40,11 +42,10 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300,
                           cwd=cwd or ROOT, timeout=timeout, env=env)
 
 
-@pytest.fixture
-def store_url(tmp_path: Path) -> str:
-    """An empty event store for one test: a SQLite file in tmp_path (PostgreSQL to come).
-
-    Tests that take `store_url` must work on every backend, so a PostgreSQL variant can be
-    added by parametrising this fixture.
-    """
-    return f"sqlite:///{tmp_path / 'store' / 'events.sqlite'}"
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty event store for one test, on every backend: a SQLite file in tmp_path, and a
+    fresh database of the session's PostgreSQL server (tests/postgres.py)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store' / 'events.sqlite'}"
+    return request.getfixturevalue("postgres").new_database()

@@ -117,13 +117,16 @@ def schedule(plan: str, fmt: str, tz: str | None) -> None:
 @click.option("--tz", default=None, help="Display zone (IANA name); default the plan's.")
 @click.option("--outputs", default=None, help="Run folder: overlay the actual windows of its "
               "event log.")
-def gantt(plan: str, output: str, tz: str | None, outputs: str | None) -> None:
+@click.option("--store", default=None, help="Event store URL: overlay the actual windows of "
+              "the plan's log there (default with --outputs: $RUNBOOK_STORE, else the folder's).")
+def gantt(plan: str, output: str, tz: str | None, outputs: str | None,
+          store: str | None) -> None:
     """A self-contained offline HTML timeline of windows and impacts, with the schedule."""
     from .gantt import write_gantt
 
     model = load_plan(plan)
     zone = _zone(tz, model.zone)
-    path = write_gantt(model, output, tz=zone.key, outputs=outputs)
+    path = write_gantt(model, output, tz=zone.key, outputs=outputs, store=store)
     click.echo(f"{path}: timeline of {len(model.phases)} phases, times in {zone.key}")
 
 
@@ -246,11 +249,15 @@ def report(plan: str, outputs: str | None, store: str | None, as_of: str | None,
     from pathlib import Path
 
     from .events import default_outputs
-    from .report import render_report
+    from .execute import Kernel, store_env
+    from .report import KERNEL_WARM, render_report
 
-    model = load_plan(plan)
-    folder = Path(outputs) if outputs else default_outputs(model)
-    path = render_report(model, folder, store=store, pdf=pdf, as_of=as_of)
+    # The kernel boots, and imports what the notebook needs, while the plan is read.
+    # A store password reaches it through its environment, never the notebook's parameters.
+    with Kernel(warm=KERNEL_WARM, env=store_env(store)) as kernel:
+        model = load_plan(plan)
+        folder = Path(outputs) if outputs else default_outputs(model)
+        path = render_report(model, folder, store=store, pdf=pdf, as_of=as_of, km=kernel)
     click.echo(f"{path}: post-migration report ({path.stat().st_size / 1e6:.1f} MB), "
                f"notebook {path.with_suffix('.ipynb')}"
                + (f", PDF {path.with_suffix('.pdf')}" if pdf else ""))
@@ -269,10 +276,11 @@ NOTICE_FORMATS = click.Choice(["text", "markdown", "html"])
 @click.option("--format", "fmt", type=NOTICE_FORMATS, default="text", show_default=True)
 @click.option("--outputs", default=None, help=OUTPUTS_HELP + " 'completed' reads its log; "
               "given, the notice is also kept in DIR/notices/ for the report.")
+@click.option("--store", default=None, help=STORE_HELP + " ('completed' reads it.)")
 @click.option("-o", "--output", default=None, help="Write the notice to this file "
               "(whole or not at all) instead of standard output.")
 def notices(plan: str, kind: str, phase: str | None, previous: str | None, fmt: str,
-            outputs: str | None, output: str | None) -> None:
+            outputs: str | None, store: str | None, output: str | None) -> None:
     """A customer notice: announcement, reminder, completed or reschedule (date has changed)."""
     from .notices import keep_notice, render_notice, write_atomic
 
@@ -281,7 +289,7 @@ def notices(plan: str, kind: str, phase: str | None, previous: str | None, fmt: 
     if kind == "completed":
         from .events import open_log
 
-        with open_log(model, outputs) as event_log:
+        with open_log(model, outputs, store) as event_log:
             notice = render_notice(model, kind, fmt, phase=phase, log=event_log)
     else:
         notice = render_notice(model, kind, fmt, phase=phase, previous=old)
@@ -369,8 +377,10 @@ def _status(message: str) -> Any:
               "default now.")
 @click.option("--outputs", default=None, help=OUTPUTS_HELP + " Notebooks are kept in its "
               "notebooks/ folder.")
+@click.option("--store", default=None, help=STORE_HELP + " A password in it reaches the "
+              "notebook's kernel through its environment, never its parameters.")
 def phase_command(plan: str, phase_id: str, event: str, operator: str, reason: str, at: str,
-                  outputs: str | None) -> None:
+                  outputs: str | None, store: str | None) -> None:
     """Run runbooks/phase.ipynb for EVENT of PHASE (papermill) and keep the executed notebook."""
     from .phase import execute_phase
 
@@ -383,7 +393,7 @@ def phase_command(plan: str, phase_id: str, event: str, operator: str, reason: s
 
         try:
             outcome = execute_phase(plan, phase_id, event, operator, reason, at, outputs,
-                                    source="cli", starting=starting)
+                                    source="cli", store=store, starting=starting)
         except RunbookError:
             if kept:
                 click.echo(f"notebook (nothing recorded): {kept[0]}")
@@ -427,6 +437,73 @@ def rehearse(plan: str, outputs: str | None, rollback_phase: str | None) -> None
     click.echo(f"report: {result.report}" if result.report else result.report_note)
     if not result.verified_ok:
         raise RunbookError(f"rehearsal: the event log does not verify: {result.verified}")
+
+
+@cli.group("store")
+def store_group() -> None:
+    """The event store: set up a shared one (PostgreSQL), see what it holds, copy logs.
+
+    A STORE is a URL (postgresql://USER@HOST/DB, sqlite:///PATH), a SQLite file or a run
+    folder (its events.sqlite); omitted, $RUNBOOK_STORE.
+    """
+
+
+@store_group.command("init")
+@click.argument("store", metavar="[STORE]", required=False)
+def store_init(store: str | None) -> None:
+    """Create the event store's tables (idempotent; a newer schema is refused)."""
+    from .store import SCHEMA_VERSION, open_store
+
+    target = open_store(store)
+    try:
+        created = target.init()
+    finally:
+        target.close()
+    click.echo(f"{target.location}: event store {'created' if created else 'ready'} "
+               f"(schema version {SCHEMA_VERSION})")
+
+
+@store_group.command("info")
+@click.argument("store", metavar="[STORE]", required=False)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)
+def store_info(store: str | None, fmt: str) -> None:
+    """The plans whose logs the store holds: events, first and last, chain check."""
+    from .events import describe_store
+
+    info = describe_store(store)
+    if fmt == "json":
+        _print_json(info)
+        return
+    version = info["schema_version"]
+    if version is None:
+        click.echo(f"{info['store']}: no event store here yet (create it: runbook store init)")
+        return
+    title = f"{info['store']} - schema version {version} - {len(info['plans'])} plan(s)"
+    if not info["plans"]:
+        click.echo(f"{title}: no events recorded yet")
+        return
+    _print_table(title, ["plan", "events", "first event (UTC)", "last event (UTC)", "chain"],
+                 [[p["plan"], p["events"], p["first_at"] or "-", p["last_at"] or "-",
+                   p["chain"]] for p in info["plans"]])
+
+
+@store_group.command("copy")
+@click.argument("source", metavar="FROM")
+@click.argument("target", metavar="TO")
+@click.option("--plan", "plans", multiple=True, metavar="ID", help="Copy this plan's log "
+              "(repeatable); default every plan in FROM (a SQLite TO takes one).")
+def store_copy(source: str, target: str, plans: tuple[str, ...]) -> None:
+    """Copy event logs from FROM to TO verbatim (hashes included), then verify the copy.
+
+    TO may already hold the first records of a plan's log (an earlier copy): only the rest is
+    added. Anything else there for that plan is refused, and nothing is written.
+    """
+    from .events import copy_logs
+
+    for done in copy_logs(source, target, list(plans) or None):
+        click.echo(f"{done.plan}: copied {done.added} records ({done.kept} already there); "
+                   f"{done.verification.message}")
 
 
 def _zone(tz: str | None, default: Any) -> Any:

@@ -24,11 +24,9 @@ from . import states as machine
 from . import times
 from .errors import EventRefused, RunbookError, StoreError
 from .plan import Plan
-from .store import GENESIS, Snapshot, Store
+from .store import GENESIS, LOG_FILE, STORE_ENV, Snapshot, Store, open_store, unmask
 
 SOURCES = ("cli", "notebook", "rehearsal")
-STORE_ENV = "RUNBOOK_STORE"
-LOG_FILE = "events.sqlite"
 MAX_OPERATOR = 200
 MAX_REASON = 10_000
 HASHED = ("seq", "plan", "phase", "event", "operator", "reason", "at", "recorded_at", "source",
@@ -128,11 +126,13 @@ def open_log(plan: Plan, outputs: str | Path | None = None,
     """The event log of `plan`; opening creates nothing (the first `record` does).
 
     The store is `store` (a URL), else $RUNBOOK_STORE, else the SQLite file
-    <outputs>/events.sqlite, where `outputs` defaults to outputs/<plan id>.
+    <outputs>/events.sqlite, where `outputs` defaults to outputs/<plan id>. A `store` whose
+    password is masked (what an executed notebook shows) takes the real URL from
+    $RUNBOOK_STORE.
     """
-    chosen = store or os.environ.get(STORE_ENV, "").strip()
+    chosen = (store or "").strip() or os.environ.get(STORE_ENV, "").strip()
     if chosen:
-        return EventLog(plan, Store(chosen))
+        return EventLog(plan, Store(unmask(chosen)))
     folder = Path(outputs) if outputs else default_outputs(plan)
     # Built, not parsed: a folder name may hold characters a URL would misread ('?', '#').
     return EventLog(plan, Store(URL.create("sqlite", database=str(folder / LOG_FILE))))
@@ -329,6 +329,104 @@ def verify_rows(snap: Snapshot, location: str = "") -> Verification:
     return Verification(True, len(snap.rows), None,
                         f"event log intact: {len(snap.rows)} records, last hash {previous}{where}",
                         previous)
+
+
+# --- moving logs between stores ----------------------------------------------------------
+
+@dataclass(frozen=True)
+class Copied:
+    """One plan's log copied: records added, records there already, the verified chain."""
+
+    plan: str
+    added: int
+    kept: int
+    verification: Verification
+
+
+def copy_logs(source: str | Store | None, target: str | Store | None,
+              plans: list[str] | None = None) -> list[Copied]:
+    """Copy plans' logs from one store to another, records verbatim (hashes included).
+
+    source, target: URLs, SQLite files or run folders (see `store.open_store`). plans: the plan
+    ids to copy (default: every plan in `source`; a SQLite target takes one). Each source log
+    must verify first. A target that already holds some of a plan's records must hold exactly
+    the first ones of the copy (a copy re-run, or extended after more events): only the rest
+    is added; anything else is refused. The copied chain is verified inside the target's
+    transaction, so a copy is complete and intact, or nothing is written.
+    """
+    src = source if isinstance(source, Store) else open_store(source)
+    dst = target if isinstance(target, Store) else open_store(target)
+    try:
+        return _copy(src, dst, plans)
+    finally:
+        src.close()
+        dst.close()
+
+
+def _copy(src: Store, dst: Store, plans: list[str] | None) -> list[Copied]:
+    if src.location == dst.location:
+        raise StoreError(f"{src.location}: copying a store onto itself; name another target")
+    available = src.plan_ids()
+    if not available:
+        raise StoreError(f"{src.location}: no event log to copy there")
+    chosen = list(dict.fromkeys(plans)) if plans else available
+    unknown = [p for p in chosen if p not in available]
+    if unknown:
+        raise StoreError(f"{src.location}: no log of plan '{unknown[0]}' there (it holds: "
+                         f"{', '.join(available)})")
+    logs: dict[str, Snapshot] = {}
+    for plan_id in chosen:
+        snap = src.snapshot(plan_id)
+        result = verify_rows(snap, src.location)
+        if not result.ok:
+            raise ChainBroken(f"plan '{plan_id}': not copied, its log does not verify: "
+                              f"{result.message}")
+        logs[plan_id] = snap
+
+    def check(plan_id: str, copied: Snapshot) -> None:
+        result = verify_rows(copied, dst.location)
+        if not result.ok or (copied.rows and result.last_hash != logs[plan_id].last_hash):
+            raise ChainBroken(f"plan '{plan_id}': the copy does not verify, nothing copied: "
+                              f"{result.message}")
+
+    added = dst.import_logs(logs, check)
+    done = []
+    for plan_id in chosen:
+        verification = verify_rows(dst.snapshot(plan_id), dst.location)
+        if not verification.ok:     # committed, yet not intact: say so, loudly
+            raise ChainBroken(f"plan '{plan_id}': copied, but the copy does not verify: "
+                              f"{verification.message}")
+        done.append(Copied(plan_id, added[plan_id], len(logs[plan_id].rows) - added[plan_id],
+                           verification))
+    return done
+
+
+def describe_store(location: str | Store | None = None) -> dict[str, Any]:
+    """What a store holds, JSON-ready: schema version and, a plan, its events and chain check.
+
+    location: a URL, SQLite file or run folder (default $RUNBOOK_STORE). Creates nothing.
+    """
+    store = location if isinstance(location, Store) else open_store(location)
+    try:
+        info = store.info()
+        plans = []
+        for entry in info.plans:
+            result = verify_rows(store.snapshot(entry.plan))
+            plans.append({"plan": entry.plan, "events": entry.events,
+                          "first_at": _utc_text(entry.first_at),
+                          "last_at": _utc_text(entry.last_at),
+                          "last_hash": entry.last_hash, "chain_ok": result.ok,
+                          "chain": "intact" if result.ok else result.message})
+    finally:
+        store.close()
+    return {"store": info.location, "backend": info.backend,
+            "schema_version": info.schema_version, "bound_plan": info.bound_plan,
+            "plans": plans}
+
+
+def _utc_text(stamped: str) -> str:
+    """A stored stamp as '2020-09-07 08:50:00 UTC' ('' stays '')."""
+    return f"{parse_stamp(stamped):%Y-%m-%d %H:%M:%S} UTC" if stamped else ""
 
 
 def _control(text: str, allowed: str) -> str | None:

@@ -8,6 +8,11 @@ Kernels: papermill starts a fresh kernel per notebook unless it is handed a runn
 (`km=`, passed through to nbclient, which then neither starts nor shuts it down). `Kernel`
 starts one early (its start-up overlaps our own imports) and can serve many notebooks, which is
 what makes a whole rehearsal cost little more than one notebook run.
+
+Secrets: an event store URL with a password never goes into a notebook's parameters (papermill
+writes them into the executed notebook). The parameter shows it masked
+(`postgresql://user:***@host/db`) and the kernel gets the real one as $RUNBOOK_STORE in its
+environment, from which `events.open_log` completes it (`store_env`, `Kernel(env=...)`).
 """
 
 from __future__ import annotations
@@ -100,19 +105,23 @@ class Kernel:
     not after; they bind no names.
     """
 
-    def __init__(self, cwd: str | Path | None = None, warm: tuple[str, ...] = WARM):
+    def __init__(self, cwd: str | Path | None = None, warm: tuple[str, ...] = WARM,
+                 env: dict[str, str] | None = None):
         from jupyter_client.manager import AsyncKernelManager
         from jupyter_core.utils import run_sync
 
         self._run_sync = run_sync
         self.manager = AsyncKernelManager(kernel_name=KERNEL)
         self.cwd = str(cwd or Path.cwd())
+        self.env = {**os.environ, **(env or {})}
+        """The kernel's environment (ours plus `env`): set at start, it cannot change later."""
         arguments = list(QUIET)
         if warm:
             line = (f"import importlib as _rb; [_rb.import_module(_m) for _m in {list(warm)!r}]; "
                     "del _rb")
             arguments.append(f"--IPKernelApp.exec_lines={[line]!r}")
-        run_sync(self.manager.start_kernel)(cwd=self.cwd, extra_arguments=arguments)
+        run_sync(self.manager.start_kernel)(cwd=self.cwd, extra_arguments=arguments,
+                                            env=self.env)
 
     def close(self) -> None:
         """Shut the kernel down now (it has no unsaved work: notebooks are saved by papermill)."""
@@ -145,14 +154,36 @@ def _import_papermill() -> None:
             del sys.modules["rfc3987_syntax"]
 
 
+def store_env(store: str | None) -> dict[str, str]:
+    """The environment a kernel needs for `store`: {RUNBOOK_STORE: url} if the URL carries a
+    password (the notebook's parameter only shows it masked), else nothing."""
+    from .store import STORE_ENV, has_secret
+
+    return {STORE_ENV: store} if store and has_secret(store) else {}
+
+
 def run(name: str, output: str | Path, parameters: dict[str, Any], *,
         kernel: Kernel | None = None, timeout: float | None = None) -> Path:
     """Execute runbook notebook `name` into `output` with papermill `parameters`.
 
     `kernel`: a running `Kernel` to reuse (default: papermill starts and stops its own).
+    A `store` parameter with a password is passed masked, the URL itself through the
+    kernel's environment: a reused kernel must have been started with `store_env(store)`.
     A failing cell raises `EventRefused` or `NotebookFailed` with the cell's one-line message;
     the executed notebook is written to `output` in every case.
     """
+    secret = store_env(str(parameters.get("store") or ""))
+    if secret:
+        from .store import STORE_ENV, mask_url
+
+        parameters = {**parameters, "store": mask_url(parameters["store"])}
+        if kernel is None:
+            with Kernel(env=secret, warm=()) as own:
+                return run(name, output, parameters, kernel=own, timeout=timeout)
+        if getattr(kernel, "env", {}).get(STORE_ENV) != secret[STORE_ENV]:
+            raise RunbookError(f"{name}.ipynb: the kernel was started without the event "
+                               f"store's URL in its environment (start it with "
+                               f"Kernel(env=store_env(store))); not run")
     _import_papermill()
     import papermill
     from papermill.exceptions import PapermillExecutionError

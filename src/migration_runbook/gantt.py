@@ -25,14 +25,15 @@ TEMPLATES = Path(__file__).parent / "templates"
 EVENT_LOG_FILE = "events.sqlite"
 
 
-def actual_windows(plan: Plan, outputs: str | os.PathLike[str]
-                   ) -> tuple[pd.DataFrame | None, str]:
-    """The actual windows recorded in the event log under `outputs`, and a note saying so.
+def actual_windows(plan: Plan, outputs: str | os.PathLike[str] | None,
+                   store: str | None = None) -> tuple[pd.DataFrame | None, str]:
+    """The actual windows recorded in the event log, and a note saying so.
 
-    (None, why) when there is nothing to overlay: no event log there yet, or a version of the
-    package without one. Reading never creates a log.
+    The log is the one `events.open_log` finds: `store` (a URL), else $RUNBOOK_STORE, else
+    the SQLite file under `outputs`. (None, why) when there is nothing to overlay: no event
+    log there yet, or a version of the package without one. Reading never creates a log.
     """
-    folder = Path(outputs)
+    folder = Path(outputs) if outputs else None
     try:
         events = importlib.import_module(f"{__package__}.events")
         states = importlib.import_module(f"{__package__}.states")
@@ -40,15 +41,17 @@ def actual_windows(plan: Plan, outputs: str | os.PathLike[str]
         if exc.name in (f"{__package__}.events", f"{__package__}.states"):
             return None, "Planned times only: this version cannot read an event log."
         raise
-    if not os.environ.get("RUNBOOK_STORE") and not (folder / EVENT_LOG_FILE).exists():
+    server = store or os.environ.get("RUNBOOK_STORE")
+    if not server and folder is not None and not (folder / EVENT_LOG_FILE).exists():
         return None, f"Planned times only: no event log in {folder}."
-    log = events.open_log(plan, folder)
+    log = events.open_log(plan, folder, store)
     try:
         frame = states.actual_windows(plan, log.events())
+        where = f"of {folder}" if not server else f"in {log.location}"
     finally:
         log.close()
     return frame, (f"Planned and actual times: {len(frame)} attempt(s) recorded in the event "
-                   f"log of {folder}.")
+                   f"log {where}.")
 
 
 def render_gantt(plan: Plan, tz: str | None = None, actual: pd.DataFrame | None = None,
@@ -74,13 +77,14 @@ def render_gantt(plan: Plan, tz: str | None = None, actual: pd.DataFrame | None 
 
 
 def write_gantt(plan: Plan, output: str | os.PathLike[str], tz: str | None = None,
-                outputs: str | os.PathLike[str] | None = None, now: datetime | None = None
-                ) -> Path:
-    """Write the page to `output`; with `outputs`, overlay the actual windows of its event log."""
+                outputs: str | os.PathLike[str] | None = None, now: datetime | None = None,
+                store: str | None = None) -> Path:
+    """Write the page to `output`; with `outputs` or `store`, overlay the actual windows of the
+    event log there."""
     target = Path(output)
     check_writable(target)
-    actual, note = (None, "Planned times only.") if outputs is None else \
-        actual_windows(plan, outputs)
+    actual, note = (None, "Planned times only.") if outputs is None and not store else \
+        actual_windows(plan, outputs, store)
     write_atomic(target, render_gantt(plan, tz, actual, now, note))
     return target
 

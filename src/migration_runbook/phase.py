@@ -455,7 +455,8 @@ def execute_phase(plan: str | os.PathLike[str] | Plan, phase: str, event: str, o
 
     own = kernel is None
     if own:
-        kernel = execute.Kernel()
+        # A store password reaches the notebook through the kernel's environment only.
+        kernel = execute.Kernel(env=execute.store_env(store))
     try:
         model = plan if isinstance(plan, Plan) else load_plan(plan)
         model.phase(phase)

@@ -10,11 +10,17 @@ Safety of the append, on either backend:
   (`SELECT ... FOR UPDATE`) on the plan's row in `plans`;
 - `plans` holds the head of each plan's chain (last seq and hash), so a deleted tail shows;
 - the primary key (plan, seq) is the UNIQUE constraint that backs the lock up.
+
+A server store's URL may carry a password: it is never shown. `location` and every error
+name the store as `postgresql://user:***@host/db` (`mask_url`), and a masked URL handed to a
+notebook is completed from $RUNBOOK_STORE in the kernel's environment (`unmask`).
 """
 
 from __future__ import annotations
 
 import errno
+import os
+import re
 import sqlite3
 import time
 from collections.abc import Callable, Collection
@@ -32,6 +38,7 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    func,
     insert,
     select,
     text,
@@ -48,6 +55,15 @@ SCHEMA_VERSION = 1
 """Bumped when the tables change; a store written by a newer version is refused, not guessed at."""
 GENESIS = "0" * 64
 """The previous hash of a plan's first record."""
+STORE_ENV = "RUNBOOK_STORE"
+"""The environment variable naming the store every command and notebook uses by default."""
+LOG_FILE = "events.sqlite"
+"""The SQLite store's file in a run folder."""
+MASK = "***"
+"""What a password is shown as."""
+UPGRADE = "upgrade migration-runbook"
+CONNECT_TIMEOUT = 10
+"""Seconds to wait for a database server to answer before saying it cannot be reached."""
 
 metadata = MetaData()
 
@@ -103,6 +119,30 @@ class Snapshot:
     last_hash: str = GENESIS
     has_head: bool = False
     bound_plan: str | None = None
+    created_at: str = ""
+
+
+@dataclass(frozen=True)
+class PlanLog:
+    """One plan's log in a store, as `Store.info` lists it."""
+
+    plan: str
+    events: int
+    last_seq: int
+    last_hash: str
+    first_at: str       # stamps (fixed-format UTC text), "" for an empty log
+    last_at: str
+
+
+@dataclass(frozen=True)
+class StoreInfo:
+    """What a store holds: its schema version (None: not initialised) and one entry a plan."""
+
+    location: str
+    backend: str
+    schema_version: int | None
+    plans: list[PlanLog] = field(default_factory=list)
+    bound_plan: str | None = None
 
 
 class Store:
@@ -116,13 +156,18 @@ class Store:
     def __init__(self, url: str | URL, *, timeout: float = 30.0,
                  single_plan: bool | None = None):
         try:
-            parsed = make_url(url) if isinstance(url, str) else url
+            parsed = make_url(url.strip()) if isinstance(url, str) else url
         except ArgumentError:
-            raise StoreError(f"event store '{url}' is not a database URL (use sqlite:///PATH "
-                             "or postgresql://USER@HOST/DB)") from None
+            raise StoreError(f"event store '{mask_url(str(url))}' is not a database URL (use "
+                             "sqlite:///PATH or postgresql://USER@HOST/DB)") from None
+        self.given = parsed      # as the user wrote it: what messages show (password masked)
         if parsed.drivername in ("postgresql", "postgres"):
+            # psycopg 3 (SQLAlchemy's default for postgresql:// is psycopg2).
             parsed = parsed.set(drivername="postgresql+psycopg")
         self.url = parsed
+        self.secret = parsed.password or parsed.query.get("password") or ""
+        if isinstance(self.secret, tuple):
+            self.secret = self.secret[0]
         self.backend = parsed.get_backend_name()
         self.path: Path | None = None
         if self.backend not in ("sqlite", "postgresql"):
@@ -145,7 +190,7 @@ class Store:
         """The file path, or the URL without its password: what messages call the store."""
         if self.path is not None:
             return str(self.path)
-        return self.url.render_as_string(hide_password=True)
+        return mask_url(self.given)
 
     def exists(self) -> bool:
         """Whether there may be a log to read (a SQLite file that exists; any server store)."""
@@ -164,11 +209,17 @@ class Store:
                 engine = create_engine(self.url, connect_args={"timeout": self.timeout})
                 _sqlite_hooks(engine, self.timeout)
                 return engine
-            return create_engine(self.url, pool_pre_ping=True,
-                                 connect_args={"connect_timeout": max(1, int(self.timeout))})
+            # READ COMMITTED whatever the server's default: a writer that waited for the
+            # plan's lock must then read the rows committed meanwhile (a stricter level would
+            # fail it with a serialisation error instead).
+            # An unreachable host fails within CONNECT_TIMEOUT, not the lock timeout.
+            return create_engine(self.url, pool_pre_ping=True, isolation_level="READ COMMITTED",
+                                 connect_args={"connect_timeout": max(1, int(min(
+                                     self.timeout, CONNECT_TIMEOUT)))})
         except (NoSuchModuleError, ImportError) as exc:
-            raise StoreError(f"event store '{self.location}': driver not installed ({exc}); "
-                             "install migration-runbook[postgres]") from None
+            raise StoreError(f"event store '{self.location}': driver not installed "
+                             f"({_scrub(str(exc), self.secret)}); install "
+                             "migration-runbook[postgres]") from None
 
     # --- transactions --------------------------------------------------------------------
 
@@ -182,18 +233,29 @@ class Store:
         deadline = time.monotonic() + self.timeout
         pause = 0.005
         while True:
+            stage = "work"
             try:
                 with self.engine.connect() as conn:
                     if write:
                         conn.execution_options(runbook_immediate=True)
                     with conn.begin():
-                        return work(conn)
+                        if write and self.backend == "postgresql":
+                            # A writer stuck behind a lock gives up, as SQLite's does.
+                            conn.execute(text(f"SET LOCAL lock_timeout = "
+                                              f"{int(self.timeout * 1000)}"))
+                        result = work(conn)
+                        stage = "commit"
+                    stage = "done"
+                return result
             except (SQLAlchemyError, sqlite3.Error, OSError) as exc:
+                if stage == "done":     # committed; only giving the connection back failed
+                    return result
                 if _busy(exc) and time.monotonic() < deadline:
                     time.sleep(pause)
                     pause = min(pause * 2, 0.1)
                     continue
-                raise store_error(exc, self.location, write, self.timeout) from None
+                raise store_error(exc, self.location, write, self.timeout, secret=self.secret,
+                                  committing=stage == "commit") from None
 
     def _prepare_folder(self) -> None:
         if self.path is None:
@@ -201,7 +263,8 @@ class Store:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise store_error(exc, self.location, True, self.timeout) from None
+            raise store_error(exc, self.location, True, self.timeout,
+                              secret=self.secret) from None
 
     def _ensure_schema(self, conn: Connection) -> None:
         """Create the tables if need be, inside the writer's transaction (creators cannot race).
@@ -211,6 +274,12 @@ class Store:
         if self._schema_checked:
             return
         if self.backend == "postgresql":
+            if self._has_tables(conn):
+                version = conn.execute(select(meta.c.value)
+                                       .where(meta.c.key == "schema_version")).scalar()
+                if version is not None:     # the usual case: no store-wide lock needed
+                    self._check_version(version)
+                    return
             # Serialise first-time creation across processes; released at commit.
             conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('migration_runbook.schema'))"))
         metadata.create_all(conn, checkfirst=True)
@@ -222,10 +291,17 @@ class Store:
             self._check_version(version)
 
     def _check_version(self, version: str | None) -> None:
-        if version is not None and int(version) > SCHEMA_VERSION:
-            raise StoreError(f"{self.location}: event log schema {version} was written by a "
-                             f"newer migration-runbook (this one reads {SCHEMA_VERSION}); "
-                             "upgrade migration-runbook")
+        """Refuse a store whose tables a newer migration-runbook laid out."""
+        if version is None:
+            return
+        try:
+            number = int(version)
+        except ValueError:
+            raise StoreError(f"{self.location}: store schema version '{version}' is not a "
+                             "number; this is not a migration-runbook event store") from None
+        if number > SCHEMA_VERSION:
+            raise StoreError(f"{self.location}: store schema version {number} is newer than "
+                             f"this runbook ({SCHEMA_VERSION}): {UPGRADE}")
 
     def _has_tables(self, conn: Connection) -> bool:
         if self.backend == "sqlite":
@@ -267,7 +343,41 @@ class Store:
         snap = Snapshot(rows=rows, bound_plan=facts.get("plan"))
         if head is not None:
             snap.last_seq, snap.last_hash, snap.has_head = head[0], head[1], True
+            snap.created_at = conn.execute(select(plans.c.created_at)
+                                           .where(plans.c.id == plan_id)).scalar() or ""
         return snap
+
+    def plan_ids(self) -> list[str]:
+        """The plans that have a log here, sorted (nothing created when there is no store)."""
+        return [entry.plan for entry in self.info().plans]
+
+    def info(self) -> StoreInfo:
+        """Schema version and, for each plan, its event count, chain head and time span."""
+        empty = StoreInfo(self.location, self.backend, None)
+        if not self.exists():
+            return empty
+
+        def read(conn: Connection) -> StoreInfo:
+            if not self._has_tables(conn):
+                return empty
+            facts = {key: value for key, value in conn.execute(select(meta.c.key, meta.c.value))}
+            self._check_version(facts.get("schema_version"))
+            version = facts.get("schema_version")
+            counts = {row.plan: row for row in conn.execute(
+                select(events.c.plan, func.count().label("n"), func.min(events.c.at).label("a"),
+                       func.max(events.c.at).label("b")).group_by(events.c.plan))}
+            heads = {row.id: row for row in conn.execute(select(plans))}
+            found = []
+            for plan in sorted(set(counts) | set(heads)):
+                count, head = counts.get(plan), heads.get(plan)
+                found.append(PlanLog(plan, count.n if count else 0,
+                                     head.last_seq if head else 0,
+                                     head.last_hash if head else "",
+                                     count.a if count else "", count.b if count else ""))
+            return StoreInfo(self.location, self.backend, int(version) if version else None,
+                             found, facts.get("plan"))
+
+        return self._run(False, read)
 
     # --- writing -------------------------------------------------------------------------
 
@@ -296,11 +406,148 @@ class Store:
         self._schema_checked = True
         return row
 
+    def init(self) -> bool:
+        """Create the tables and record the schema version if need be (idempotent).
+
+        True when they were created now. A store of a newer schema is refused (StoreError).
+        """
+        self._prepare_folder()
+        self._schema_checked = False
+
+        def write(conn: Connection) -> bool:
+            existed = self._has_tables(conn)
+            self._ensure_schema(conn)
+            return not existed
+
+        created = self._run(True, write)
+        self._schema_checked = True
+        return created
+
+    def import_logs(self, logs: dict[str, Snapshot],
+                    check: Callable[[str, Snapshot], None]) -> dict[str, int]:
+        """Append other stores' records verbatim (hashes included), all plans in one transaction.
+
+        For each plan, the records already here must be the same records as the first ones of
+        `logs[plan]` (a copy interrupted, or done before); only the rest are added, and the
+        plan's chain head is set to the copied one. `check(plan, snapshot)` then sees the
+        plan's whole log as it will be committed and raises to refuse it. Nothing is written
+        unless every plan is accepted. Returns how many records were added, by plan.
+        """
+        self._prepare_folder()
+        if self.single_plan and len(logs) > 1:
+            raise StoreError(f"{self.location}: a SQLite store holds one plan's log, not "
+                             f"{len(logs)} ({', '.join(sorted(logs))}); choose one with --plan")
+
+        def write(conn: Connection) -> dict[str, int]:
+            self._ensure_schema(conn)
+            added: dict[str, int] = {}
+            for plan_id in sorted(logs):        # one lock order for every writer
+                source = logs[plan_id]
+                conn.execute(_insert_ignore(self.backend, plans).values(
+                    id=plan_id, last_seq=0, last_hash=GENESIS,
+                    created_at=source.created_at or (source.rows[0]["recorded_at"]
+                                                     if source.rows else "")))
+                here = self._read(conn, plan_id, None, lock=True)
+                if self.single_plan and here.bound_plan not in (None, plan_id):
+                    raise StoreError(f"{self.location}: this store holds the log of plan "
+                                     f"'{here.bound_plan}', not '{plan_id}'; copy into another "
+                                     "file")
+                _check_prefix(self.location, plan_id, here.rows, source.rows)
+                new = source.rows[len(here.rows):]
+                for row in new:
+                    conn.execute(insert(events).values(**{c: row[c] for c in COLUMNS}))
+                if source.rows:
+                    last = source.rows[-1]
+                    conn.execute(update(plans).where(plans.c.id == plan_id)
+                                 .values(last_seq=last["seq"], last_hash=last["hash"]))
+                if self.single_plan and here.bound_plan is None:
+                    conn.execute(_insert_ignore(self.backend, meta).values(key="plan",
+                                                                           value=plan_id))
+                check(plan_id, self._read(conn, plan_id, None, lock=False))
+                added[plan_id] = len(new)
+            return added
+
+        added = self._run(True, write)
+        self._schema_checked = True
+        return added
+
     def close(self) -> None:
         """Release connections (the store can be used again afterwards)."""
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
+
+
+def _check_prefix(location: str, plan_id: str, here: list[dict[str, Any]],
+                  source: list[dict[str, Any]]) -> None:
+    """Refuse a copy onto a log that is not the start of the copied one."""
+    if len(here) > len(source):
+        raise StoreError(f"{location}: plan '{plan_id}' already has {len(here)} records here, "
+                         f"more than the {len(source)} being copied; nothing copied")
+    for mine, theirs in zip(here, source, strict=False):
+        if any(mine[c] != theirs[c] for c in COLUMNS):
+            raise StoreError(f"{location}: plan '{plan_id}' already has a different record "
+                             f"{mine['seq']} here (hash {str(mine['hash'])[:12]}, copied "
+                             f"{str(theirs['hash'])[:12]}); nothing copied")
+
+
+def open_store(location: str | None = None) -> Store:
+    """A store named on the command line: a URL, a SQLite file (a path with an extension) or a
+    run folder (its events.sqlite), or, when `location` is empty, $RUNBOOK_STORE."""
+    text = (location or "").strip() or os.environ.get(STORE_ENV, "").strip()
+    if not text:
+        raise StoreError(f"no event store given: name one (postgresql://USER@HOST/DB, "
+                         f"sqlite:///PATH or a run folder) or set {STORE_ENV}")
+    if "://" in text:
+        return Store(unmask(text))
+    path = Path(text).expanduser()
+    if path.is_dir() or (not path.exists() and not path.suffix):
+        path = path / LOG_FILE      # a run folder (one to be, if it has no file extension)
+    # Built, not parsed: a folder name may hold characters a URL would misread ('?', '#').
+    return Store(URL.create("sqlite", database=str(path)))
+
+
+_USERINFO = re.compile(r"(?P<head>[a-z][a-z0-9+.\-]*://[^:/@\s]*:)(?P<secret>[^@\s]*)(?=@)",
+                       re.IGNORECASE)
+_QUERY_SECRET = re.compile(r"(?P<head>[?&]password=)(?P<secret>[^&\s]*)", re.IGNORECASE)
+
+
+def mask_url(url: str | URL) -> str:
+    """`url` with its password shown as *** (also `?password=`): safe to print or keep."""
+    if isinstance(url, URL):
+        url = url.render_as_string(hide_password=True)
+    text = _USERINFO.sub(lambda m: m["head"] + (MASK if m["secret"] else ""), url)
+    return _QUERY_SECRET.sub(lambda m: m["head"] + MASK, text)
+
+
+def has_secret(url: str | None) -> bool:
+    """Whether a store URL carries a password (and so must not be written anywhere)."""
+    return bool(url) and mask_url(url) != url
+
+
+def unmask(url: str) -> str:
+    """`url`, or, if its password is masked (***), $RUNBOOK_STORE when that is the same URL.
+
+    So a notebook may show `postgresql://user:***@host/db` as its `store` parameter while its
+    kernel's environment holds the real one.
+    """
+    if MASK not in url or mask_url(url) != url:
+        return url
+    real = os.environ.get(STORE_ENV, "").strip()
+    if real and mask_url(real) == url:
+        return real
+    raise StoreError(f"event store '{url}': the password is masked; set {STORE_ENV} to the "
+                     "full URL in this environment (or use ~/.pgpass)")
+
+
+def _scrub(text: str, secret: str) -> str:
+    """`text` without the password, in case a driver repeats the URL it was given."""
+    if secret:
+        from urllib.parse import quote
+
+        for form in {secret, quote(secret, safe="")}:
+            text = text.replace(form, MASK)
+    return mask_url(text)
 
 
 def _busy(exc: BaseException) -> bool:
@@ -337,32 +584,76 @@ def _sqlite_hooks(engine: Engine, timeout: float) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def store_error(exc: BaseException, location: str, write: bool, timeout: float) -> StoreError:
-    """A storage failure as one line that says what to do about it."""
+def store_error(exc: BaseException, location: str, write: bool, timeout: float, *,
+                secret: str = "", committing: bool = False) -> StoreError:
+    """A storage failure as one line that says what to do about it (the password scrubbed).
+
+    `committing`: the failure came while committing a write, so whether it was recorded is
+    not known until the log is read again.
+    """
     original = getattr(exc, "orig", None) or exc
     detail = (str(original).strip().splitlines() or [type(original).__name__])[0]
+    detail = _scrub(re.sub(r"\s+", " ", detail), secret)
     lowered = detail.lower()
     number = getattr(original, "errno", None)
+    server = "://" in location
+    if "password authentication failed" in lowered or "no password supplied" in lowered or \
+            ("role" in lowered and "does not exist" in lowered) or \
+            "authentication failed" in lowered:
+        return StoreError(f"{location}: the database refused the credentials ({_fatal(detail)}); "
+                          f"check the user and password in {STORE_ENV} or ~/.pgpass")
+    if "database" in lowered and "does not exist" in lowered:
+        return StoreError(f"{location}: {_fatal(detail)}; create it (createdb) and run "
+                          "`runbook store init`")
     if "locked" in lowered or "lock timeout" in lowered or "could not obtain lock" in lowered:
         return StoreError(f"{location}: the event log is locked by another process (waited "
                           f"{timeout:g}s); retry when the other runbook command has finished")
+    if isinstance(original, PermissionError) or "readonly" in lowered or \
+            "read-only" in lowered or "permission denied" in lowered or number == errno.EACCES:
+        fix = "check the database user's privileges" if server else \
+            "choose a writable folder with --outputs"
+        return StoreError(f"{location}: cannot write the event log ({_fatal(detail)}); {fix}")
+    if server and _lost(lowered):
+        if committing:
+            return StoreError(f"{location}: the connection to the event store was lost while "
+                              f"committing ({_fatal(detail)}); the event may or may not be "
+                              "recorded: check with `runbook log` before retrying")
+        done = "nothing was recorded; " if write else ""
+        return StoreError(f"{location}: cannot reach the event store ({_fatal(detail)}); "
+                          f"{done}check {STORE_ENV} and that the database server is up, then "
+                          "retry")
     if "full" in lowered or number == errno.ENOSPC:
         return StoreError(f"{location}: the disk is full ({detail}); free some space and "
                           "retry (nothing was recorded)")
     if "not a database" in lowered or "malformed" in lowered or "corrupt" in lowered:
         return StoreError(f"{location}: not a readable event log ({detail}); move it aside and "
                           "restore it from a backup")
-    if isinstance(original, PermissionError) or "readonly" in lowered or \
-            "read-only" in lowered or "permission denied" in lowered or number == errno.EACCES:
-        fix = "check the database user's privileges" if "://" in location else \
-            "choose a writable folder with --outputs"
-        return StoreError(f"{location}: cannot write the event log ({detail}); {fix}")
     if isinstance(original, OSError) or "unable to open" in lowered:
         verb = "write" if write else "open"
         return StoreError(f"{location}: cannot {verb} the event log ({detail}); check that the "
                           "folder exists and is writable, or choose another with --outputs")
-    if "connection" in lowered or "could not connect" in lowered or "timeout" in lowered:
+    if _lost(lowered):
         return StoreError(f"{location}: cannot reach the event store ({detail}); check "
-                          "RUNBOOK_STORE and that the database server is up")
+                          f"{STORE_ENV} and that the database server is up")
+    if committing:
+        return StoreError(f"{location}: event store failed while committing ({detail}); the "
+                          "event may or may not be recorded: check with `runbook log`")
     return StoreError(f"{location}: event store failed ({detail}); nothing was recorded; "
                       "run `runbook verify` and retry")
+
+
+def _lost(lowered: str) -> bool:
+    """Whether a driver message says the server could not be reached or went away."""
+    return any(words in lowered for words in (
+        "connection", "could not connect", "timeout", "server closed", "terminating",
+        "shutting down", "starting up", "could not translate host", "failed to resolve",
+        "no route to host", "network is unreachable", "consuming input failed",
+        "eof detected"))
+
+
+def _fatal(detail: str) -> str:
+    """The server's own words from a libpq message, without the connection preamble."""
+    for marker in ("FATAL: ", "ERROR: "):
+        if marker in detail:
+            return detail.rsplit(marker, 1)[1].strip()
+    return detail.removeprefix("connection failed: ").strip()

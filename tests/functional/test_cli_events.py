@@ -1,4 +1,8 @@
-"""`runbook status`, `log` and `verify`, run for real against event logs in a run folder."""
+"""`runbook status`, `log` and `verify`, run for real against event logs in a run folder.
+
+Tests taking `where` run twice: on a run folder's SQLite file (`--outputs DIR`) and on a
+PostgreSQL database (`--store URL`, tests/postgres.py).
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,12 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from migration_runbook.errors import EventRefused
-from migration_runbook.events import LOG_COLUMNS, open_log
+from migration_runbook.events import HASHED, LOG_COLUMNS, open_log
 from migration_runbook.plan import load_plan
+from migration_runbook.store import Store
 from tests.conftest import EXAMPLE, run_cli
 
 MARKUP = "[bold red]carriers[/] <b>fine</b>"
@@ -48,6 +54,26 @@ def outputs(plan, tmp_path) -> Path:
     return folder
 
 
+class Where:
+    """A filled event log and the CLI arguments that name it."""
+
+    def __init__(self, args: list, url: str):
+        self.args, self.url = args, url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def where(request, plan, tmp_path) -> Where:
+    if request.param == "sqlite":
+        folder = request.getfixturevalue("outputs")
+        return Where(["--outputs", folder], f"sqlite:///{folder / 'events.sqlite'}")
+    url = request.getfixturevalue("postgres").new_database()
+    with open_log(plan, store=url) as log:
+        for phase, event, operator, at, reason in SCENARIO:
+            log.record(phase, event, operator, reason=reason, at=at,
+                       details={"checks": [{"name": "API", "ok": True}]})
+    return Where(["--store", url], url)
+
+
 def cli(*args, env) -> tuple[int, str, str]:
     done = run_cli(*args, env=env)
     assert "Traceback" not in done.stderr
@@ -59,8 +85,8 @@ def db_records(path: Path) -> list[str]:
         return list(conn.iterdump())
 
 
-def test_status_json_gives_state_gate_actuals_and_next_events(outputs, env):
-    code, out, err = cli("status", EXAMPLE, "--outputs", outputs, "--format", "json", env=env)
+def test_status_json_gives_state_gate_actuals_and_next_events(where, env):
+    code, out, err = cli("status", EXAMPLE, *where.args, "--format", "json", env=env)
     assert code == 0, err
     rows = {r["id"]: r for r in json.loads(out)}
     assert [r["state"] for r in rows.values()] == ["completed", "in-progress", "planned",
@@ -78,8 +104,8 @@ def test_status_json_gives_state_gate_actuals_and_next_events(outputs, env):
     assert rows["api-endpoints"]["last_event"]["event"] == "note"
 
 
-def test_status_table_shows_local_and_utc_times_and_the_gate(outputs, env):
-    code, out, err = cli("status", EXAMPLE, "--outputs", outputs, env=env)
+def test_status_table_shows_local_and_utc_times_and_the_gate(where, env):
+    code, out, err = cli("status", EXAMPLE, *where.args, env=env)
     assert code == 0, err
     for expected in ("6 events in", "completed", "in-progress", "blocked by", "'messaging-core'",
                      "Mon 7 Sep 21:00 NZST", "(09:00 UTC)", "+20m", "so far",
@@ -87,8 +113,8 @@ def test_status_table_shows_local_and_utc_times_and_the_gate(outputs, env):
         assert expected in out, expected
 
 
-def test_status_in_another_zone(outputs, env):
-    code, out, _ = cli("status", EXAMPLE, "--outputs", outputs, "--format", "json",
+def test_status_in_another_zone(where, env):
+    code, out, _ = cli("status", EXAMPLE, *where.args, "--format", "json",
                        "--tz", "UTC", env=env)
     assert code == 0
     assert json.loads(out)[0]["planned_start"] == "2020-09-07T09:00+00:00"
@@ -103,8 +129,8 @@ def test_the_store_may_be_named_by_url(outputs, tmp_path, env):
     assert not (tmp_path / "unused").exists()
 
 
-def test_log_json_lists_every_field_in_order(outputs, env):
-    code, out, err = cli("log", EXAMPLE, "--outputs", outputs, "--format", "json", env=env)
+def test_log_json_lists_every_field_in_order(where, env):
+    code, out, err = cli("log", EXAMPLE, *where.args, "--format", "json", env=env)
     assert code == 0, err
     rows = json.loads(out)
     assert [r["seq"] for r in rows] == [1, 2, 3, 4, 5, 6]
@@ -117,8 +143,8 @@ def test_log_json_lists_every_field_in_order(outputs, env):
     assert rows[1]["prev_hash"] == rows[0]["hash"]
 
 
-def test_log_csv_has_a_header_and_one_row_an_event(outputs, env):
-    code, out, err = cli("log", EXAMPLE, "--outputs", outputs, "--format", "csv", env=env)
+def test_log_csv_has_a_header_and_one_row_an_event(where, env):
+    code, out, err = cli("log", EXAMPLE, *where.args, "--format", "csv", env=env)
     assert code == 0, err
     reader = csv.DictReader(io.StringIO(out))
     assert reader.fieldnames == LOG_COLUMNS
@@ -128,18 +154,18 @@ def test_log_csv_has_a_header_and_one_row_an_event(outputs, env):
     assert rows[2]["reason"] == MARKUP
 
 
-def test_log_table_shows_markup_as_typed_and_the_abbreviation_in_force(outputs, env):
-    code, out, err = cli("log", EXAMPLE, "--outputs", outputs, env=env)
+def test_log_table_shows_markup_as_typed_and_the_abbreviation_in_force(where, env):
+    code, out, err = cli("log", EXAMPLE, *where.args, env=env)
     assert code == 0, err
     assert MARKUP in out
     assert "Mon 7 Sep 20:50 NZST (08:50 UTC)" in out
     assert "Mon 28 Sep 22:00 NZDT (09:00 UTC)" in out
 
 
-def test_verify_prints_the_count_and_last_hash(plan, outputs, env):
-    code, out, err = cli("verify", EXAMPLE, "--outputs", outputs, env=env)
+def test_verify_prints_the_count_and_last_hash(plan, where, env):
+    code, out, err = cli("verify", EXAMPLE, *where.args, env=env)
     assert code == 0, err
-    last = open_log(plan, outputs).events()[-1].hash
+    last = open_log(plan, store=where.url).events()[-1].hash
     assert out.startswith(f"omni-hosting-2020: event log intact: 6 records, last hash {last}")
 
 
@@ -180,20 +206,21 @@ def test_a_refused_event_leaves_the_log_byte_identical(plan, outputs, env):
     ("DELETE FROM events WHERE seq = 6", 6),
     ("SWAP 2 3", 2),
 ])
-def test_verify_fails_naming_the_record_that_was_tampered_with(outputs, env, tamper, record):
-    with sqlite3.connect(outputs / "events.sqlite") as conn:
+def test_verify_fails_naming_the_record_that_was_tampered_with(where, env, tamper, record):
+    store = Store(where.url)
+    with store.engine.begin() as conn:
         if tamper.startswith("SWAP"):
             # Swap the two records' contents; the seq numbers stay in order.
-            names = [r[1] for r in conn.execute("PRAGMA table_info(events)")
-                     if r[1] not in ("plan", "seq")]
-            rows = {seq: conn.execute(f"SELECT {', '.join(names)} FROM events WHERE seq = ?",
-                                      (seq,)).fetchone() for seq in (2, 3)}
+            names = [n for n in (*HASHED, "hash") if n not in ("plan", "seq")]
+            rows = {seq: conn.exec_driver_sql(f"SELECT {', '.join(names)} FROM events WHERE "
+                                              f"seq = {seq}").one() for seq in (2, 3)}
             for seq, other in ((2, 3), (3, 2)):
-                conn.execute(f"UPDATE events SET {', '.join(n + ' = ?' for n in names)} "
-                             "WHERE seq = ?", (*rows[other], seq))
+                conn.execute(text(f"UPDATE events SET {', '.join(f'{n} = :{n}' for n in names)} "
+                                  f"WHERE seq = {seq}"), dict(zip(names, rows[other], strict=True)))
         else:
-            conn.execute(tamper)
-    code, out, err = cli("verify", EXAMPLE, "--outputs", outputs, env=env)
+            conn.exec_driver_sql(tamper)
+    store.close()
+    code, out, err = cli("verify", EXAMPLE, *where.args, env=env)
     assert code == 1 and out == ""
     assert err.count("\n") == 1
     assert err.startswith(f"record {record} was edited, deleted or reordered: ")

@@ -1,4 +1,7 @@
-"""The event log through a real store: refusals write nothing, the chain catches tampering."""
+"""The event log through a real store: refusals write nothing, the chain catches tampering.
+
+Tests taking `log` (or `store_url`) run on SQLite and on PostgreSQL (tests/postgres.py).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event as sa_event
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
 from migration_runbook import events as event_log
 from migration_runbook.errors import EventRefused, StoreError
@@ -51,11 +55,20 @@ def log(plan, store_url):
 
 def rows(log) -> list[tuple]:
     """Every row of every table, to compare a store before and after."""
-    if not log.store.exists():
+    if not created(log):
         return []
     with log.store.engine.connect() as conn:
         return [tuple(r) for table in ("meta", "plans", "events")
                 for r in conn.execute(text(f"SELECT * FROM {table} ORDER BY 1, 2"))]
+
+
+def created(log) -> bool:
+    """Whether anything exists of the store: its SQLite file, or tables in the database."""
+    if log.store.backend == "sqlite":
+        return log.store.exists()
+    with log.store.engine.connect() as conn:
+        return bool(conn.execute(text("SELECT count(*) FROM pg_tables "
+                                      "WHERE schemaname = current_schema()")).scalar())
 
 
 def bring(log, phase: str, state: str, start: datetime = T0) -> None:
@@ -101,7 +114,7 @@ def test_check_refuses_like_record_and_writes_nothing(log, tmp_path):
     with pytest.raises(EventRefused, match="cannot complete: it is planned"):
         log.check(PHASE, "complete")
     log.check(PHASE, "go")
-    assert not log.store.exists()
+    assert not created(log)
     assert not any(tmp_path.rglob("*.sqlite*"))
 
 
@@ -115,13 +128,14 @@ def test_bad_input_is_refused_before_anything_is_written(log, phase, event, oper
     with pytest.raises(EventRefused) as refused:
         log.record(phase, event, operator)
     assert str(refused.value).startswith(message)
-    assert not log.store.exists()
+    assert not created(log)
 
 
 def test_a_refusal_on_a_fresh_log_creates_no_file(log, tmp_path):
     with pytest.raises(EventRefused):
         log.record(PHASE, "start", "alice")
     assert not any(tmp_path.rglob("*.sqlite*"))
+    assert not created(log)
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
@@ -136,7 +150,7 @@ def test_bad_fields_are_refused(log, kwargs, message):
     with pytest.raises(EventRefused) as refused:
         log.record(PHASE, "go", **{"operator": "alice", **kwargs})
     assert str(refused.value).startswith(f"phase '{PHASE}' cannot go: {message}")
-    assert not log.store.exists()
+    assert not created(log)
 
 
 def test_an_event_earlier_than_the_phase_s_previous_one_is_refused(log):
@@ -156,11 +170,20 @@ def test_another_phase_s_times_do_not_constrain_back_filling(log):
     log.record("messaging-core", "note", "alice", at="2020-09-01T09:00:00Z")
 
 
-def test_a_file_store_belongs_to_one_plan(plan, log, write_plan):
+def test_a_file_store_belongs_to_one_plan_a_server_store_is_shared(plan, log, write_plan):
     log.record(PHASE, "go", "alice")
     other_text = EXAMPLE.read_text(encoding="utf-8").replace("id: omni-hosting-2020",
                                                               "id: other-plan", 1)
     other = load_plan(write_plan(other_text))
+    if log.store.backend == "postgresql":         # one database, a log per plan
+        with open_log(other, store=str(log.store.url)) as neighbour:
+            assert neighbour.record(PHASE, "go", "mallory").seq == 1
+            assert neighbour.verify().ok and [e.plan for e in neighbour.events()] == \
+                ["other-plan"]
+        assert [(e.seq, e.plan, e.operator) for e in log.events()] == \
+            [(1, "omni-hosting-2020", "alice")]
+        assert log.verify().ok
+        return
     with open_log(other, store=str(log.store.url)) as intruder:
         before = rows(log)
         with pytest.raises(EventRefused, match="belongs to plan 'omni-hosting-2020', not "
@@ -321,6 +344,7 @@ def test_an_empty_log_verifies_without_creating_anything(log, tmp_path):
     assert result.message.startswith("no events recorded yet")
     assert log.events() == [] and set(log.states().values()) == {"planned"}
     assert not any(tmp_path.iterdir())
+    assert not created(log)
 
 
 # --- opening and storage errors ---------------------------------------------------------
@@ -365,17 +389,18 @@ def test_the_store_can_come_from_the_environment(plan, tmp_path, monkeypatch):
         str(tmp_path / "x.sqlite")
 
 
-def test_the_sqlite_store_uses_wal_and_records_its_schema_version(log):
+def test_the_store_records_its_schema_version_and_one_record_a_seq(log):
     log.record(PHASE, "go", "alice")
-    path = log.store.path
-    with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'")\
-            .fetchone()[0] == str(SCHEMA_VERSION)
-        assert conn.execute("SELECT id, last_seq FROM plans").fetchall() == \
+    if log.store.backend == "sqlite":
+        with sqlite3.connect(log.store.path) as conn:
+            assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    with log.store.engine.begin() as conn:
+        assert conn.execute(text("SELECT value FROM meta WHERE key = 'schema_version'"))\
+            .scalar() == str(SCHEMA_VERSION)
+        assert conn.execute(text("SELECT id, last_seq FROM plans")).all() == \
             [("omni-hosting-2020", 1)]
-        with pytest.raises(sqlite3.IntegrityError):
-            conn.execute("INSERT INTO events SELECT * FROM events WHERE seq = 1")
+    with pytest.raises(IntegrityError), log.store.engine.begin() as conn:
+        conn.execute(text("INSERT INTO events SELECT * FROM events WHERE seq = 1"))
 
 
 def test_a_store_from_a_newer_version_is_refused(log):
@@ -383,10 +408,14 @@ def test_a_store_from_a_newer_version_is_refused(log):
     with log.store.engine.begin() as conn:
         conn.execute(text("UPDATE meta SET value = '99' WHERE key = 'schema_version'"))
     fresh = open_log(log.plan, store=str(log.store.url))
-    with pytest.raises(StoreError, match="schema 99 was written by a newer migration-runbook"):
+    with pytest.raises(StoreError) as refused:
         fresh.events()
+    assert str(refused.value) == (f"{fresh.location}: store schema version 99 is newer than "
+                                  f"this runbook ({SCHEMA_VERSION}): upgrade migration-runbook")
     with pytest.raises(StoreError, match="newer"):
         fresh.record(PHASE, "start", "alice")
+    with pytest.raises(StoreError, match="newer"):
+        fresh.verify()
 
 
 @pytest.mark.parametrize("url", ["not a url", "mysql://db/x", "sqlite://", "sqlite:///:memory:"])
