@@ -70,10 +70,13 @@ def parse_duration(text: str | int | float | timedelta) -> timedelta:
 
 
 def format_duration(delta: timedelta) -> str:
-    """'4h', '3h 30m', '45m': how people write a window's length."""
+    """'4h', '3h 30m', '45m' ('3d 2h' past two days): how people write a window's length."""
     total = int(round(delta.total_seconds() / 60))
     sign, total = ("-", -total) if total < 0 else ("", total)
     hours, minutes = divmod(total, 60)
+    if hours >= 48:  # an overrun measured against a window long past
+        days, hours = divmod(hours, 24)
+        return f"{sign}{days}d {hours}h" if hours else f"{sign}{days}d"
     if hours and minutes:
         return f"{sign}{hours}h {minutes:02d}m"
     return f"{sign}{hours}h" if hours else f"{sign}{minutes}m"
@@ -141,6 +144,7 @@ def _from_iso(text: str) -> datetime:
 
 def parse_instant(value: str | datetime | None) -> datetime:
     """An absolute instant (event times, `at=`): ISO 8601; no offset means UTC; empty means now."""
+    given = value.strip() if isinstance(value, str) else str(value)
     if value is None or (isinstance(value, str) and not value.strip()):
         return now()
     if isinstance(value, str):
@@ -152,9 +156,20 @@ def parse_instant(value: str | datetime | None) -> datetime:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     try:
-        return value.astimezone(UTC)
+        instant = value.astimezone(UTC)
     except OverflowError:
         raise ValueError(f"time {_short(value)} is out of range") from None
+    if not EARLIEST_INSTANT <= instant <= LATEST_INSTANT:
+        # Year 1 is valid ISO, but is written '1-01-01' by strftime and cannot be shown in a
+        # zone east of UTC; an event log must stay readable by every command.
+        raise ValueError(f"time {_short(given)} is out of range (years "
+                         f"{EARLIEST_INSTANT.year} to {LATEST_INSTANT.year})")
+    return instant
+
+
+EARLIEST_INSTANT = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST_INSTANT = datetime(9998, 12, 31, tzinfo=UTC)
+"""The instants an event may be recorded at (`parse_instant`)."""
 
 
 def now() -> datetime:

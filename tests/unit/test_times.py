@@ -89,6 +89,9 @@ def test_parse_duration_refuses_bad_durations_with_a_clear_message(text, message
     (timedelta(minutes=45), "45m"),
     (timedelta(0), "0m"),
     (timedelta(minutes=-90), "-1h 30m"),
+    (timedelta(hours=47, minutes=59), "47h 59m"),
+    (timedelta(days=2272, hours=1, minutes=59), "2272d 1h"),
+    (timedelta(days=3), "3d"),
 ])
 def test_format_duration_reads_as_people_write_it(delta, text):
     assert times.format_duration(delta) == text
