@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import graphlib
 import os
+import re
 import types
 import typing
 from collections.abc import Iterable
@@ -226,7 +227,8 @@ class Plan(_Model):
             if phase.id == phase_id:
                 return phase
         known = ", ".join(p.id for p in self.phases)
-        raise PlanError(self.source or self.id, None, f"no phase '{phase_id}' (phases: {known})")
+        shown = f"'{phase_id}'" if str(phase_id).isprintable() else _short(phase_id)
+        raise PlanError(self.source or self.id, None, f"no phase {shown} (phases: {known})")
 
     def service(self, service_id: str) -> Service:
         return next(s for s in self.services if s.id == service_id)
@@ -264,6 +266,9 @@ Path_ = tuple[str | int, ...]
 _TAG = "tag:yaml.org,2002:"
 _SCALAR_TAGS = frozenset(_TAG + t for t in ("str", "int", "float", "bool", "null"))
 _MERGE = _TAG + "merge"
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+"""Control characters other than tab and newline: written as YAML escapes ("\\e[2J"), they
+would reach terminals, notices and calendars as escape sequences, so a plan may not hold them."""
 
 
 class _Refused:
@@ -310,6 +315,9 @@ class _Builder:
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, path + (i,), depth + 1) for i, item in enumerate(node.value)]
         if node.tag == _TAG + "str":
+            if _CONTROL.search(node.value):
+                self.problems.append((path, line, _control_problem(node.value)))
+                return REFUSED
             return node.value  # what SafeLoader would build, without its overhead
         try:
             return self.loader.construct_object(node, deep=True)
@@ -334,6 +342,9 @@ class _Builder:
                 continue
             # The key as written: `on:` or `yes:` stay names instead of becoming booleans.
             key = key_node.value
+            if _CONTROL.search(key):
+                self.problems.append((path, line, _control_problem(key)))
+                continue
             if key in first_line:
                 self.problems.append((path + (key,), line, f"duplicate key '{_one_line(key)}' "
                                       f"(first on line {first_line[key]})"))
@@ -368,8 +379,13 @@ def _read_text(path: str | os.PathLike[str]) -> str:
         if size > MAX_PLAN_BYTES:
             raise PlanInvalid([PlanError(file, None, f"plan is {size // 1024} KiB; the limit is "
                                          f"{MAX_PLAN_BYTES // 1024 // 1024} MiB")])
+        # Bounded read: a pipe or device (/dev/zero, `<(yes)`) has no size to check up front.
         with open(path, encoding="utf-8-sig") as handle:
-            return handle.read()
+            text = handle.read(MAX_PLAN_BYTES + 1)
+        if len(text) > MAX_PLAN_BYTES or len(text.encode("utf-8")) > MAX_PLAN_BYTES:
+            raise PlanInvalid([PlanError(file, None, "plan is larger than the limit of "
+                                         f"{MAX_PLAN_BYTES // 1024 // 1024} MiB")])
+        return text
     except FileNotFoundError:
         raise PlanInvalid([PlanError(file, None, "no such plan file")]) from None
     except IsADirectoryError:
@@ -382,12 +398,37 @@ def _read_text(path: str | os.PathLike[str]) -> str:
         raise PlanInvalid([PlanError(file, None, f"cannot be read ({exc.strerror})")]) from None
 
 
+def _control_problem(text: str) -> str:
+    char = _CONTROL.search(text).group()
+    return f"control character U+{ord(char):04X} is not allowed in a plan"
+
+
+def _refuse_too_many_nodes(text: str, file: str) -> None:
+    """Count parser events before composing: libyaml builds every node of a document first,
+    13 s for 5 MiB of `[1,1,...]`; counting stops at the limit in under half a second.
+    A node takes at least two characters, so a shorter text cannot hold too many."""
+    if len(text) <= 2 * MAX_NODES:
+        return
+    scanner = _SafeLoader(text)
+    try:
+        count = 0
+        while scanner.check_event():
+            event = scanner.get_event()
+            count += 1
+            if count > 2 * MAX_NODES:
+                raise PlanInvalid([PlanError(file, event.start_mark.line + 1,
+                                             "plan is too large to be a migration plan")])
+    finally:
+        scanner.dispose()
+
+
 def read_yaml(path: str | os.PathLike[str]) -> tuple[Any, dict[Path_, int], list[PlanError]]:
     """Parse `path` safely; the data, the line of each path in it, and structural errors."""
     file = str(path)
     text = _read_text(path)
     loader = None
     try:
+        _refuse_too_many_nodes(text, file)
         loader = _Loader(text)
         node = loader.get_single_node()
         if node is None:
