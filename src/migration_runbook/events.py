@@ -88,7 +88,10 @@ class Verification:
 
 def stamp(instant: datetime) -> str:
     """The fixed text form of a time in the store and the hash: '2020-09-07T09:00:00.000000Z'."""
-    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    at = instant.astimezone(UTC)
+    # The year by hand: strftime's %Y drops the leading zeros of years before 1000 on glibc,
+    # which `parse_stamp` could not read back.
+    return f"{at.year:04d}-{at:%m-%dT%H:%M:%S.%f}Z"
 
 
 def parse_stamp(text: str) -> datetime:

@@ -491,3 +491,14 @@ def test_a_full_disk_is_a_store_error_and_keeps_what_was_acknowledged(plan, tmp_
 def test_storage_failures_become_one_line_that_says_what_to_do(error, says):
     message = str(store_error(error, "db", write=True, timeout=30))
     assert message.startswith("db: ") and says in message and "\n" not in message
+
+
+def test_stamp_reads_back_for_every_year():
+    from datetime import UTC, datetime
+
+    from migration_runbook.events import parse_stamp, stamp
+
+    for year in (1, 999, 1000, 2020, 9999):
+        instant = datetime(year, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
+        assert parse_stamp(stamp(instant)) == instant
+    assert stamp(datetime(2020, 9, 7, 9, 0, tzinfo=UTC)) == "2020-09-07T09:00:00.000000Z"
