@@ -382,7 +382,7 @@ def _status(message: str) -> Any:
 def phase_command(plan: str, phase_id: str, event: str, operator: str, reason: str, at: str,
                   outputs: str | None, store: str | None) -> None:
     """Run runbooks/phase.ipynb for EVENT of PHASE (papermill) and keep the executed notebook."""
-    from .phase import execute_phase
+    from .phase import RecordedThenFailed, execute_phase
 
     kept = []
     with _status(f"{phase_id}: {event}: starting the kernel") as status:
@@ -394,19 +394,27 @@ def phase_command(plan: str, phase_id: str, event: str, operator: str, reason: s
         try:
             outcome = execute_phase(plan, phase_id, event, operator, reason, at, outputs,
                                     source="cli", store=store, starting=starting)
+        except RecordedThenFailed as exc:
+            _said_recorded(exc.outcome)  # a later cell failed: the decision stands
+            raise
         except RunbookError:
-            if kept:
+            if kept and kept[0].exists():
                 click.echo(f"notebook (nothing recorded): {kept[0]}")
             raise
+    if outcome.recorded is None and event == "review":
+        click.echo(f"{phase_id}: reviewed; nothing recorded")
+    _said_recorded(outcome)
+
+
+def _said_recorded(outcome: Any) -> None:
+    """Print what `runbook phase` recorded (if anything) and where its notebook is."""
     ev = outcome.recorded
     if ev is not None:
         zone = outcome.plan.zone
-        click.echo(f"{phase_id}: {ev.event} recorded as event #{ev.seq} by "
+        click.echo(f"{outcome.phase}: {ev.event} recorded as event #{ev.seq} by "
                    f"{_visible(ev.operator)} at "
                    f"{times.format_both(ev.at, zone)}"
                    + (" (override of failed checks)" if ev.details.get("override") else ""))
-    elif event == "review":
-        click.echo(f"{phase_id}: reviewed; nothing recorded")
     click.echo(f"notebook: {outcome.notebook}")
 
 

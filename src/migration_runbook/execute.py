@@ -13,17 +13,25 @@ Secrets: an event store URL with a password never goes into a notebook's paramet
 writes them into the executed notebook). The parameter shows it masked
 (`postgresql://user:***@host/db`) and the kernel gets the real one as $RUNBOOK_STORE in its
 environment, from which `events.open_log` completes it (`store_env`, `Kernel(env=...)`).
+
+Evidence: the executed notebook is written whole (temp file, rename), and with
+`checkpoints` (the phase notebook) also just before each code cell runs, so a run killed after
+a cell recorded an event still leaves the notebook the log names, as far as it got; a
+notebook that cannot be written is `OutputError`, one line. A kernel that
+cannot start is `KernelUnavailable`, one line saying how to repair it.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
-from .errors import EventRefused, RunbookError
+from .errors import EventRefused, OutputError, RunbookError
 
 KERNEL = "python3"
 """The kernel every runbook notebook declares and runs on."""
@@ -37,6 +45,14 @@ WARM = ("migration_runbook.phase", "migration_runbook.events", "migration_runboo
 """What a phase notebook imports: a `Kernel` imports it while papermill is still loading."""
 RUNBOOKS_ENV = "RUNBOOK_NOTEBOOKS"
 """Set to a folder to run notebooks from there instead of the project's runbooks/."""
+REPAIR = (f"run `make setup` or `python -m ipykernel install --sys-prefix --name {KERNEL}` "
+          "in the project's environment")
+"""How to repair a `python3` kernel that cannot start (what `make setup` does)."""
+QUIET_LOG = logging.getLogger("migration_runbook.notebook")
+"""nbclient's logger in our runs: what it would print (a kernel that died, say) reaches the
+operator as our one-line error instead. A NullHandler stops Python's last-resort printing;
+an application that configures logging still sees it."""
+QUIET_LOG.addHandler(logging.NullHandler())
 
 
 class NotebookFailed(RunbookError):
@@ -48,6 +64,15 @@ class NotebookFailed(RunbookError):
 
     def lines(self) -> list[str]:
         return [line for line in str(self).splitlines() if line.strip()] or [self.ename]
+
+
+class KernelUnavailable(RunbookError):
+    """The `python3` Jupyter kernel cannot start (a deleted interpreter, no ipykernel)."""
+
+    def __init__(self, cause: str, spec: str = ""):
+        self.cause, self.spec = cause, spec
+        where = f" (kernelspec {spec})" if spec else ""
+        super().__init__(f"the {KERNEL} Jupyter kernel cannot start{where}: {cause}; {REPAIR}")
 
 
 def runbooks_dir() -> Path:
@@ -83,17 +108,22 @@ def reserve_output(folder: Path, phase: str, event: str) -> Path:
     The file is created empty with O_EXCL, so two runs at once never get the same name and an
     earlier notebook is never overwritten.
     """
-    folder.mkdir(parents=True, exist_ok=True)
-    taken = [int(m.group(1)) for p in folder.glob("*.ipynb")
-             if (m := re.match(r"^(\d+)-", p.name))]
-    number = max(taken, default=0) + 1
-    while True:
-        path = folder / f"{number:02d}-{phase}-{event}.ipynb"
-        try:
-            with open(path, "x", encoding="utf-8"):
-                return path
-        except FileExistsError:
-            number += 1
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        taken = [int(m.group(1)) for p in folder.glob("*.ipynb")
+                 if (m := re.match(r"^(\d+)-", p.name))]
+        number = max(taken, default=0) + 1
+        while True:
+            path = folder / f"{number:02d}-{phase}-{event}.ipynb"
+            try:
+                with open(path, "x", encoding="utf-8"):
+                    return path
+            except FileExistsError:
+                number += 1
+    except OSError as exc:
+        raise OutputError(f"{folder}: cannot write the executed notebook there "
+                          f"({exc.strerror or type(exc).__name__}); choose a writable folder "
+                          "with --outputs") from None
 
 
 class Kernel:
@@ -102,16 +132,20 @@ class Kernel:
     Notebooks run in it must set everything they use in their parameters cell, since names
     from an earlier run are still defined. `warm`: modules the kernel imports while it starts
     (IPython's `exec_lines`), so that it does so while the caller is still loading papermill,
-    not after; they bind no names.
+    not after; they bind no names. The kernel's own stderr goes to a temporary file: what it
+    says when it cannot start (no ipykernel, say) becomes the cause in `KernelUnavailable`.
     """
 
     def __init__(self, cwd: str | Path | None = None, warm: tuple[str, ...] = WARM,
                  env: dict[str, str] | None = None):
+        from jupyter_client.kernelspec import NoSuchKernel
         from jupyter_client.manager import AsyncKernelManager
         from jupyter_core.utils import run_sync
 
         self._run_sync = run_sync
-        self.manager = AsyncKernelManager(kernel_name=KERNEL)
+        self.manager: Any = None
+        self.stderr = tempfile.TemporaryFile()
+        manager = AsyncKernelManager(kernel_name=KERNEL)
         self.cwd = str(cwd or Path.cwd())
         self.env = {**os.environ, **(env or {})}
         """The kernel's environment (ours plus `env`): set at start, it cannot change later."""
@@ -120,8 +154,32 @@ class Kernel:
             line = (f"import importlib as _rb; [_rb.import_module(_m) for _m in {list(warm)!r}]; "
                     "del _rb")
             arguments.append(f"--IPKernelApp.exec_lines={[line]!r}")
-        run_sync(self.manager.start_kernel)(cwd=self.cwd, extra_arguments=arguments,
-                                            env=self.env)
+        try:
+            run_sync(manager.start_kernel)(cwd=self.cwd, extra_arguments=arguments,
+                                           env=self.env, stderr=self.stderr)
+        except NoSuchKernel:
+            self.stderr.close()
+            raise KernelUnavailable("no kernelspec named python3 is installed") from None
+        except OSError as exc:  # the kernelspec's interpreter is gone or not executable
+            self.stderr.close()
+            cause = f"{exc.strerror or type(exc).__name__}: {exc.filename or ''}".rstrip(": ")
+            raise KernelUnavailable(cause, _spec_dir(manager)) from None
+        self.manager = manager
+
+    def said(self) -> str:
+        """The last line the kernel wrote on its stderr ('' if none): why it died, usually."""
+        try:  # pread: the kernel shares this file's offset
+            fd = self.stderr.fileno()
+            size = os.fstat(fd).st_size
+            text = os.pread(fd, 4096, max(0, size - 4096)).decode("utf-8", "replace")
+        except (OSError, ValueError):
+            return ""
+        return next((line.strip() for line in reversed(text.splitlines()) if line.strip()), "")
+
+    def unavailable(self, exc: BaseException) -> KernelUnavailable:
+        """The error for a kernel that died, or never answered, while nbclient connected."""
+        cause = self.said() or _first_line(str(exc))
+        return KernelUnavailable(cause, _spec_dir(self.manager))
 
     def close(self) -> None:
         """Shut the kernel down now (it has no unsaved work: notebooks are saved by papermill)."""
@@ -132,12 +190,24 @@ class Kernel:
         finally:
             self._run_sync(self.manager.cleanup_resources)()
             self.manager = None
+            self.stderr.close()
 
     def __enter__(self) -> Kernel:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _spec_dir(manager: Any) -> str:
+    try:
+        return str(manager.kernel_spec.resource_dir)
+    except Exception:  # noqa: BLE001 - only a hint in a message
+        return ""
+
+
+_STARTING = ("before replying to kernel_info", "didn't respond")
+"""What jupyter_client says when a kernel dies or hangs while it starts (not while running)."""
 
 
 def _import_papermill() -> None:
@@ -163,23 +233,28 @@ def store_env(store: str | None) -> dict[str, str]:
 
 
 def run(name: str, output: str | Path, parameters: dict[str, Any], *,
-        kernel: Kernel | None = None, timeout: float | None = None) -> Path:
+        kernel: Kernel | None = None, timeout: float | None = None,
+        checkpoints: bool = False) -> Path:
     """Execute runbook notebook `name` into `output` with papermill `parameters`.
 
-    `kernel`: a running `Kernel` to reuse (default: papermill starts and stops its own).
+    `kernel`: a running `Kernel` to reuse (default: one is started and stopped for this run).
     A `store` parameter with a password is passed masked, the URL itself through the
     kernel's environment: a reused kernel must have been started with `store_env(store)`.
     A failing cell raises `EventRefused` or `NotebookFailed` with the cell's one-line message;
-    the executed notebook is written to `output` in every case.
+    the executed notebook is written whole to `output` in every case. `checkpoints`: also
+    before each code cell (a run killed after a cell recorded an event leaves it as far as
+    it got; ~2 ms a cell). A kernel that cannot start raises `KernelUnavailable`; a notebook
+    that cannot be written, `OutputError`.
     """
     secret = store_env(str(parameters.get("store") or ""))
+    if kernel is None:
+        with Kernel(env=secret, warm=()) as own:
+            return run(name, output, parameters, kernel=own, timeout=timeout,
+                       checkpoints=checkpoints)
     if secret:
         from .store import STORE_ENV, mask_url
 
         parameters = {**parameters, "store": mask_url(parameters["store"])}
-        if kernel is None:
-            with Kernel(env=secret, warm=()) as own:
-                return run(name, output, parameters, kernel=own, timeout=timeout)
         if getattr(kernel, "env", {}).get(STORE_ENV) != secret[STORE_ENV]:
             raise RunbookError(f"{name}.ipynb: the kernel was started without the event "
                                f"store's URL in its environment (start it with "
@@ -189,22 +264,97 @@ def run(name: str, output: str | Path, parameters: dict[str, Any], *,
     from papermill.exceptions import PapermillExecutionError
 
     source = notebook(name)
+    output = Path(output)
     engine: dict[str, Any] = {"execution_timeout": timeout} if timeout else {}
-    if kernel is not None:
-        engine.update(km=kernel.manager, engine_name=_shared_kernel_engine())
+    engine.update(km=kernel.manager, engine_name=_shared_kernel_engine(),
+                  checkpoint=output if checkpoints else None)
+    # papermill's own last write is not atomic: it goes to a temporary file, renamed over
+    # `output` only once whole, so a failed write leaves the last checkpoint in place.
+    final = output.with_name(f".{output.stem}.partial.ipynb")
     try:
-        papermill.execute_notebook(
-            str(source), str(output), parameters=parameters, kernel_name=KERNEL,
-            progress_bar=False, log_output=False, request_save_on_cell_execute=False, **engine)
+        try:
+            papermill.execute_notebook(
+                str(source), str(final), parameters=parameters, kernel_name=KERNEL,
+                progress_bar=False, log_output=False, request_save_on_cell_execute=False,
+                **engine)
+        except BaseException:
+            _keep(final, output, strict=False)
+            raise
+        _keep(final, output)
     except PapermillExecutionError as exc:
         raise failure(exc.ename, exc.evalue, name, str(output), parameters,
                       cell=exc.exec_count) from None
+    except OutputError:
+        raise
+    except OSError as exc:
+        raise OutputError(f"{output}: cannot write the executed notebook "
+                          f"({exc.strerror or type(exc).__name__})") from None
     except (RuntimeError, TimeoutError) as exc:
-        # nbclient's DeadKernelError is a RuntimeError, its CellTimeoutError a TimeoutError.
+        # nbclient's DeadKernelError is a RuntimeError, its CellTimeoutError a TimeoutError;
+        # jupyter_client's "Kernel died before replying to kernel_info" one too.
+        if any(text in str(exc) for text in _STARTING) and hasattr(kernel, "unavailable"):
+            raise kernel.unavailable(exc) from None
         raise NotebookFailed(f"{source.name}: {type(exc).__name__}: "
                              f"{_first_line(str(exc))} (see {output})",
                              type(exc).__name__, str(output)) from None
-    return Path(output)
+    return output
+
+
+def _temporary_beside(output: Path) -> Path:
+    """An empty hidden `.ipynb` beside `output` (papermill warns about other suffixes)."""
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{output.stem}.", suffix=".ipynb",
+                                    dir=output.parent)
+    except OSError as exc:
+        raise OutputError(f"{output}: cannot write the executed notebook "
+                          f"({exc.strerror or type(exc).__name__})") from None
+    os.close(fd)
+    return Path(name)
+
+
+def _keep(final: Path, output: Path, strict: bool = True) -> None:
+    """Rename papermill's last write over `output` when it is a whole notebook; else drop it
+    (a disk that filled up half-way): `output` then keeps its last checkpoint. `strict`
+    (papermill finished): a last write that cannot be kept raises `OSError`."""
+    try:
+        if final.exists() and final.stat().st_size and _whole(final):
+            os.chmod(final, 0o644)
+            os.replace(final, output)
+        elif strict:
+            raise OSError(f"{final}: papermill's last write is not a whole notebook")
+    except OSError:
+        if strict:
+            raise
+    finally:
+        final.unlink(missing_ok=True)
+
+
+def _whole(path: Path) -> bool:
+    import json
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return isinstance(json.load(handle), dict)
+    except (OSError, ValueError):
+        return False
+
+
+def save_checkpoint(nb: Any, output: Path) -> None:
+    """Write notebook `nb` over `output` whole (temp file, rename), never half of it."""
+    import nbformat
+
+    data = nbformat.writes(nb).encode("utf-8")
+    tmp = _temporary_beside(output)
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, output)
+    except OSError as exc:
+        raise OutputError(f"{output}: cannot write the executed notebook "
+                          f"({exc.strerror or type(exc).__name__})") from None
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 _registered: list[str] = []
@@ -215,11 +365,12 @@ def _shared_kernel_engine() -> str:
 
     nbclient leaves a borrowed kernel running, as it should, but also leaves its client's
     channels (zmq sockets, a context and its thread) open; this engine closes them after
-    each notebook. The rest is papermill's own `NBClientEngine.execute_managed_notebook`.
+    each notebook. It also saves the notebook whole to `checkpoint` (an engine argument)
+    before each code cell, and logs to `QUIET_LOG`. The rest is papermill's own
+    `NBClientEngine.execute_managed_notebook`.
     """
     from papermill.clientwrap import PapermillNotebookClient
     from papermill.engines import NBClientEngine, papermill_engines
-    from papermill.log import logger
     from papermill.utils import merge_kwargs, remove_args
 
     if _registered:
@@ -240,11 +391,16 @@ def _shared_kernel_engine() -> str:
                                      stdout_file: Any = None, stderr_file: Any = None,
                                      start_timeout: int = 60, execution_timeout: Any = None,
                                      **kwargs: Any) -> Any:
+            checkpoint = kwargs.pop("checkpoint", None)
             kwargs = remove_args(["input_path"], **kwargs)
             safe_kwargs = remove_args(["timeout", "startup_timeout"], **kwargs)
+            if checkpoint is not None:
+                # Saved just before each code cell is sent to the kernel.
+                safe_kwargs["on_cell_execute"] = \
+                    lambda cell, cell_index: save_checkpoint(nb_man.nb, checkpoint)
             final_kwargs = merge_kwargs(
                 safe_kwargs, timeout=execution_timeout or kwargs.get("timeout"),
-                startup_timeout=start_timeout, kernel_name=kernel_name, log=logger,
+                startup_timeout=start_timeout, kernel_name=kernel_name, log=QUIET_LOG,
                 log_output=log_output, stdout_file=stdout_file, stderr_file=stderr_file)
             return SharedKernelClient(nb_man, **final_kwargs).execute()
 

@@ -405,7 +405,12 @@ def open_run(plan: str | os.PathLike[str], phase: str, event: str, operator: str
     failed check); outputs: the folder of the log and notebooks (default `outputs/<plan id>`);
     at: ISO time of the event (empty: now); source: notebook, cli or rehearsal; notebook: the
     path of the executed notebook, recorded with the event; store: an event store URL.
+    Every one is taken as text (see `as_text`): `papermill -p operator 42` passes a number.
     """
+    plan, phase, event, operator, reason, at, source, notebook, store = (
+        as_text(value) for value in (plan, phase, event, operator, reason, at, source,
+                                     notebook, store))
+    outputs = as_text(outputs)
     model = load_plan(locate_plan(plan))
     found = model.phase(phase)
     if event not in CHOICES:
@@ -419,8 +424,20 @@ def open_run(plan: str | os.PathLike[str], phase: str, event: str, operator: str
     except ValueError as exc:
         raise RunbookError(f"at: {exc}") from None
     return PhaseRun(model, found, event, operator.strip(), reason.strip(),
-                    locate_outputs(outputs, model), when, source, str(notebook or ""),
-                    store or None)
+                    locate_outputs(outputs, model), when, source, notebook, store or None)
+
+
+def as_text(value: Any) -> str:
+    """A notebook parameter as the text the operator typed.
+
+    papermill's `-p` reads `42`, `1.5`, `True` and `None` as Python values; `str()` gives
+    the typed text back for them (None: nothing given). Only a number written in another
+    form (`007`, `1e3`) comes back in Python's (`7`, `1000.0`): `-r NAME VALUE` passes
+    any text unchanged.
+    """
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else str(value)
 
 
 # --- running the notebook (the CLI and the rehearsal) ---------------------------------------
@@ -449,7 +466,9 @@ def execute_phase(plan: str | os.PathLike[str] | Plan, phase: str, event: str, o
     `EventRefused` with its one line; the executed notebook is kept, and nothing is recorded.
     `kernel`: a running `execute.Kernel` to reuse (the rehearsal); else one is started now,
     so that it boots while the plan is read and the log asked. `starting(path)` is called
-    with the notebook's path just before papermill runs it.
+    with the notebook's path just before papermill runs it. A failure after the event was
+    recorded (a later cell, the notebook's last write) raises `RecordedThenFailed`, which
+    carries the `Outcome`: the operator must not be told that nothing was recorded.
     """
     from . import execute
 
@@ -483,18 +502,49 @@ def execute_phase(plan: str | os.PathLike[str] | Plan, phase: str, event: str, o
                       "notebook_path": recorded_as, "store": store or ""}
         if starting:
             starting(output)
-        execute.run("phase", output, parameters, kernel=kernel)
+        try:
+            # Saved before each cell: the notebook the log names survives a kill after
+            # the record cell.
+            execute.run("phase", output, parameters, kernel=kernel, checkpoints=True)
+        except RunbookError as exc:
+            if output.exists() and not output.stat().st_size:
+                output.unlink()  # nothing ran (the kernel did not start): no empty notebook
+            try:
+                recorded = _recorded(model, folder, store, phase, event, recorded_as)
+            except RunbookError:
+                raise exc from None  # the log cannot say: the first error is the one to show
+            if recorded is None:
+                raise
+            raise RecordedThenFailed(exc, Outcome(model, phase, event, output, recorded,
+                                                  folder)) from None
     finally:
         if own:
             kernel.close()
-    recorded = None
-    if event != REVIEW:
-        from .events import open_log
-
-        with open_log(model, folder, store) as log:
-            recorded = next((e for e in reversed(log.events(phase))
-                             if e.notebook == recorded_as), None)
+    recorded = _recorded(model, folder, store, phase, event, recorded_as)
     return Outcome(model, phase, event, output, recorded, folder)
+
+
+class RecordedThenFailed(RunbookError):
+    """The event is in the log, but the run failed after recording it (a later cell, or the
+    executed notebook could not be written whole)."""
+
+    def __init__(self, error: RunbookError, outcome: Outcome):
+        self.error, self.outcome = error, outcome
+        ev = outcome.recorded
+        super().__init__(f"{' '.join(error.lines())}; the {ev.event} of '{ev.phase}' is "
+                         f"recorded all the same, as event #{ev.seq}")
+
+
+def _recorded(plan: Plan, folder: Path, store: str | None, phase: str, event: str,
+              recorded_as: str) -> Event | None:
+    """The event recorded by the notebook kept as `recorded_as`, if it recorded one."""
+    if event == REVIEW:
+        return None
+    from .events import open_log
+
+    with open_log(plan, folder, store) as log:
+        return next((e for e in reversed(log.events(phase)) if e.notebook == recorded_as),
+                    None)
 
 
 def _default_outputs(plan: Plan) -> Path:

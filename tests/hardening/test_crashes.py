@@ -220,10 +220,6 @@ def test_a_kill_just_after_the_record_leaves_it_recorded_once(tmp_path):
 
 @pytest.mark.notebook
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "lead: phase/execute: the executed notebook is written only when papermill finishes; a "
-    "run killed after the record leaves the notebook the log names empty (0 bytes); save it "
-    "right after the record cell"))
 def test_the_notebook_recorded_with_a_decision_survives_a_kill_after_the_record(tmp_path):
     """The log names the executed notebook of each event as its evidence; a run killed
     after recording must not leave that notebook empty."""
@@ -258,10 +254,6 @@ def _notebook_of_each_record(outputs: Path) -> dict[int, str]:
 
 @pytest.mark.notebook
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "lead: cli.phase_command prints 'notebook (nothing recorded)' on any RunbookError, even "
-    "when a cell after the record failed and the event is in the log; look the notebook's "
-    "path up in the log (as execute_phase does on success) before saying so"))
 def test_a_failure_after_the_record_does_not_say_nothing_was_recorded(tmp_path):
     """A cell after the record failing (a chart that cannot draw, say) must not tell the
     operator that nothing was recorded when the decision is in the log."""

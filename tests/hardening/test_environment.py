@@ -144,8 +144,7 @@ def _writers(base: Path) -> dict[str, list[object]]:
     }
 
 
-@pytest.mark.parametrize("command", commands(_writers(Path("/x")),
-                                             {"phase": UNWRITABLE_NOTEBOOKS}))
+@pytest.mark.parametrize("command", commands(_writers(Path("/x"))))
 @pytest.mark.parametrize("where", ["under-a-file", "proc"])
 def test_an_outputs_folder_that_cannot_be_written_is_one_line(tmp_path, command, where):
     blocker = tmp_path / "file"
@@ -158,7 +157,7 @@ def test_an_outputs_folder_that_cannot_be_written_is_one_line(tmp_path, command,
 
 
 @pytest.mark.parametrize("command", commands(["gantt", "notice-file", "ics", "phase",
-                                               "report"], {"phase": UNWRITABLE_NOTEBOOKS}))
+                                               "report"]))
 def test_a_read_only_outputs_folder_is_one_line(read_only, command):
     result = runbook(*_writers(read_only / "run")[command], env=env_without_store(),
                      timeout=300)
@@ -194,8 +193,7 @@ def test_a_full_disk_is_one_line_and_the_log_survives(tiny_disk, command):
 @pytest.mark.parametrize("command, limit", [
     ("gantt", 100_000),
     # 40 kB: room for the event log (32 kB), not for the executed notebook (47 kB).
-    pytest.param("phase", 40_000, marks=pytest.mark.xfail(strict=True,
-                                                          reason=NOTEBOOK_WRITE_FAILS)),
+    ("phase", 40_000),
     ("report", 200_000), ("ics", 100), ("notice-kept", 100)])
 def test_a_file_size_limit_is_one_line_and_the_log_survives(tmp_path, command, limit):
     """RLIMIT_FSIZE in the child: every write past `limit` bytes fails (EFBIG), like a disk
@@ -235,7 +233,6 @@ KERNELS = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason=BROKEN_KERNEL)
 @pytest.mark.parametrize("command", commands(["phase", "report", "rehearse"]))
 @pytest.mark.parametrize("kernel", list(KERNELS))
 def test_a_broken_kernel_says_how_to_fix_it_in_one_line(tmp_path, kernel, command):

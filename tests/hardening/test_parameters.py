@@ -146,10 +146,6 @@ def test_papermill_command_line_records_the_reason_byte_for_byte_and_runs_nothin
 
 @pytest.mark.notebook
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "lead: phase.open_run: `papermill -p operator 42 -p reason None` passes int, bool, float "
-    "or None; operator.strip() raises AttributeError in the notebook; coerce with str() "
-    "(None -> '')"))
 @pytest.mark.parametrize("operator, reason", [("42", "None"), ("True", "1.5"),
                                               ("alice", "3"), ("alice", "False")])
 def test_papermill_parameters_that_look_like_numbers_are_kept_as_text(tmp_path, operator,
