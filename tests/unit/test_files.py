@@ -25,15 +25,9 @@ def test_write_atomic_replaces_a_file_whole(tmp_path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
 
 
-def test_write_atomic_in_a_read_only_folder_is_one_line(tmp_path) -> None:
-    import os
-    if os.geteuid() == 0:
-        pytest.skip("root ignores folder permissions")
-    folder = tmp_path / "ro"
-    folder.mkdir()
-    folder.chmod(0o500)
-    try:
-        with pytest.raises(OutputError, match="cannot write"):
-            write_atomic(folder / "x.txt", "x")
-    finally:
-        folder.chmod(0o700)
+def test_write_atomic_under_a_file_is_one_line(tmp_path) -> None:
+    # A path under a regular file cannot be written, even by root (chmod would not stop root).
+    (tmp_path / "plain").write_text("x")
+    with pytest.raises(OutputError, match="cannot write") as err:
+        write_atomic(tmp_path / "plain" / "x.txt", "x")
+    assert "\n" not in str(err.value)
