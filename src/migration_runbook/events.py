@@ -18,13 +18,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.engine import URL
-
 from . import states as machine
 from . import times
 from .errors import EventRefused, RunbookError, StoreError
 from .plan import Plan
-from .store import GENESIS, LOG_FILE, STORE_ENV, Snapshot, Store, open_store, unmask
+from .store import (
+    GENESIS,
+    LOG_FILE,
+    STORE_ENV,
+    Snapshot,
+    Store,
+    open_store,
+    sqlite_url,
+    unmask,
+)
 
 SOURCES = ("cli", "notebook", "rehearsal")
 MAX_OPERATOR = 200
@@ -137,8 +144,7 @@ def open_log(plan: Plan, outputs: str | Path | None = None,
     if chosen:
         return EventLog(plan, Store(unmask(chosen)))
     folder = Path(outputs) if outputs else default_outputs(plan)
-    # Built, not parsed: a folder name may hold characters a URL would misread ('?', '#').
-    return EventLog(plan, Store(URL.create("sqlite", database=str(folder / LOG_FILE))))
+    return EventLog(plan, Store(sqlite_url(folder / LOG_FILE)))
 
 
 class EventLog:

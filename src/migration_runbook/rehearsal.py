@@ -20,8 +20,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy.engine import URL
-
 from . import notices, times
 from .errors import RunbookError
 from .plan import Plan, load_plan
@@ -105,11 +103,12 @@ def rehearse(plan: str | os.PathLike[str] | Plan, outputs: str | os.PathLike[str
     from . import execute
     from .events import LOG_FILE, open_log
     from .phase import execute_phase
+    from .store import sqlite_url
 
     model = plan if isinstance(plan, Plan) else load_plan(plan)
     steps = script(model, rollback)
     folder = (Path(outputs).expanduser() if outputs else default_outputs(model)).resolve()
-    store = URL.create("sqlite", database=str(folder / LOG_FILE)).render_as_string()
+    store = sqlite_url(folder / LOG_FILE).render_as_string()
     with open_log(model, folder, store) as log:
         count = len(log.events())
     if count:

@@ -503,8 +503,13 @@ def open_store(location: str | None = None) -> Store:
     path = Path(text).expanduser()
     if path.is_dir() or (not path.exists() and not path.suffix):
         path = path / LOG_FILE      # a run folder (one to be, if it has no file extension)
-    # Built, not parsed: a folder name may hold characters a URL would misread ('?', '#').
-    return Store(URL.create("sqlite", database=str(path)))
+    return Store(sqlite_url(path))
+
+
+def sqlite_url(path: str | os.PathLike[str]) -> URL:
+    """The URL of the SQLite file at `path`: built, not parsed, so a folder name holding
+    characters a URL would misread ('?', '#') stays intact (`render_as_string` escapes them)."""
+    return URL.create("sqlite", database=str(path))
 
 
 _USERINFO = re.compile(r"(?P<head>[a-z][a-z0-9+.\-]*://[^:/@\s]*:)(?P<secret>[^@\s]*)(?=@)",
