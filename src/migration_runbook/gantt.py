@@ -7,7 +7,6 @@ autoescape (page) and `timeline.label` (figures), so markup in a plan stays text
 
 from __future__ import annotations
 
-import importlib
 import os
 from datetime import datetime
 from pathlib import Path
@@ -22,7 +21,6 @@ from .files import check_writable, write_atomic
 from .plan import Plan
 
 TEMPLATES = Path(__file__).parent / "templates"
-EVENT_LOG_FILE = "events.sqlite"
 
 
 def actual_windows(plan: Plan, outputs: str | os.PathLike[str] | None,
@@ -30,26 +28,19 @@ def actual_windows(plan: Plan, outputs: str | os.PathLike[str] | None,
     """The actual windows recorded in the event log, and a note saying so.
 
     The log is the one `events.open_log` finds: `store` (a URL), else $RUNBOOK_STORE, else
-    the SQLite file under `outputs`. (None, why) when there is nothing to overlay: no event
-    log there yet, or a version of the package without one. Reading never creates a log.
+    the SQLite file under `outputs`. (None, why) when there is no event log there yet.
+    Reading never creates a log.
     """
+    from .events import open_log  # the log (SQLAlchemy) only when actual times are asked for
+    from .store import LOG_FILE, STORE_ENV
+
     folder = Path(outputs) if outputs else None
-    try:
-        events = importlib.import_module(f"{__package__}.events")
-        states = importlib.import_module(f"{__package__}.states")
-    except ModuleNotFoundError as exc:
-        if exc.name in (f"{__package__}.events", f"{__package__}.states"):
-            return None, "Planned times only: this version cannot read an event log."
-        raise
-    server = store or os.environ.get("RUNBOOK_STORE")
-    if not server and folder is not None and not (folder / EVENT_LOG_FILE).exists():
+    server = store or os.environ.get(STORE_ENV)
+    if not server and folder is not None and not (folder / LOG_FILE).exists():
         return None, f"Planned times only: no event log in {folder}."
-    log = events.open_log(plan, folder, store)
-    try:
-        frame = states.actual_windows(plan, log.events())
+    with open_log(plan, folder, store) as log:
+        frame = log.windows()
         where = f"of {folder}" if not server else f"in {log.location}"
-    finally:
-        log.close()
     return frame, (f"Planned and actual times: {len(frame)} attempt(s) recorded in the event "
                    f"log {where}.")
 

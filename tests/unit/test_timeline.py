@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import sys
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
@@ -321,9 +320,3 @@ def test_outputs_without_an_event_log_draws_planned_only(example, tmp_path):
     assert actual is None and "no event log" in note
     assert list(tmp_path.iterdir()) == []  # reading created nothing
 
-
-def test_outputs_tolerates_a_package_without_the_event_log(example, tmp_path, monkeypatch):
-    monkeypatch.delenv("RUNBOOK_STORE", raising=False)
-    monkeypatch.setitem(sys.modules, "migration_runbook.events", None)
-    actual, note = gantt.actual_windows(example, tmp_path)
-    assert actual is None and "cannot read an event log" in note
