@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 import sys
 from typing import Any
@@ -26,9 +27,23 @@ FORMATS = click.Choice(["table", "csv", "json"])
 
 
 def _console() -> Console:
-    # Piped output (CI logs, files) gets room for the table instead of rich's 80 columns.
+    """A console as wide as the reader's: the terminal's (rich honours $COLUMNS there).
+
+    Piped, $COLUMNS when set, else the width of the terminal that stderr is on (`runbook status
+    | less`), else 160 columns (CI logs, files) instead of rich's 80.
+    """
     console = Console(highlight=False)
-    return console if console.is_terminal else Console(highlight=False, width=160)
+    if console.is_terminal:
+        return console
+    columns = os.environ.get("COLUMNS", "").strip()
+    if columns.isdigit() and int(columns) > 0:
+        width = int(columns)
+    else:
+        try:
+            width = os.get_terminal_size(sys.stderr.fileno()).columns
+        except (OSError, ValueError):
+            width = 160
+    return Console(highlight=False, width=width)
 
 
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -142,7 +157,10 @@ STORE_HELP = "Event store URL (sqlite:///PATH, postgresql://...); default $RUNBO
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True)
 @click.option("--tz", default=None, help="Display zone (IANA name); default the plan's.")
-def status(plan: str, outputs: str | None, store: str | None, fmt: str, tz: str | None) -> None:
+@click.option("--wide", is_flag=True, help="Every column (names, gate, overrun, full times); "
+              "for about 160 columns.")
+def status(plan: str, outputs: str | None, store: str | None, fmt: str, tz: str | None,
+           wide: bool) -> None:
     """Each phase's state, gate, planned vs actual window, overrun and next allowed events."""
     from .events import open_log
     from .states import status_rows
@@ -155,11 +173,22 @@ def status(plan: str, outputs: str | None, store: str | None, fmt: str, tz: str 
     if fmt == "json":
         _print_json(rows)
         return
-    _print_table(
-        f"{model.title} - {len(events)} events in {location} - times in {zone.key}",
-        ["#", "phase", "state", "gate", "planned", "actual", "overrun", "next"],
-        [[r["order"], f"{r['name']}\n({r['id']})", r["state"], r["gate"], r["planned_text"],
-          r["actual_text"], r["overrun_text"], "\n".join(r["next_events"])] for r in rows])
+    _print_status(rows, f"{model.title} - {len(events)} events in {location} - times in "
+                  f"{zone.key}" + ("" if wide else ", UTC below"), wide)
+
+
+def _print_status(rows: list[dict[str, Any]], title: str, wide: bool) -> None:
+    """The status table (status_table.py); plan text and log values shown as typed."""
+    from .status_table import status_table
+
+    def visible(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: visible(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [visible(v) for v in value]
+        return _visible(value) if isinstance(value, str) else value
+
+    _console().print(status_table(visible(rows), title=_visible(title), wide=wide))
 
 
 @cli.command()

@@ -107,9 +107,44 @@ def test_status_json_gives_state_gate_actuals_and_next_events(where, env):
 def test_status_table_shows_local_and_utc_times_and_the_gate(where, env):
     code, out, err = cli("status", EXAMPLE, *where.args, env=env)
     assert code == 0, err
-    for expected in ("6 events in", "completed", "in-progress", "blocked by", "'messaging-core'",
-                     "Mon 7 Sep 21:00 NZST", "(09:00 UTC)", "+20m", "so far",
-                     "rollback"):
+    for expected in ("6 events in", "completed", "in-progress", "blocked: messaging-core",
+                     "Mon 7 Sep 21:00-01:00 NZST", "09:00-13:00 UTC", "21:00-01:20 NZST",
+                     "09:00-13:20 UTC", "overrun +20m", "so far", "rollback"):
+        assert expected in out, expected
+
+
+PHASES = ["carrier-connections", "messaging-core", "web-interface", "api-endpoints"]
+
+
+@pytest.mark.parametrize("columns", [80, 160])
+def test_status_fits_the_width_in_columns_with_every_id_state_and_window_whole(outputs, env,
+                                                                                columns):
+    """Piped, as in a test, `COLUMNS` sets the width (a terminal sets it itself)."""
+    code, out, err = cli("status", EXAMPLE, "--outputs", outputs,
+                         env=env | {"COLUMNS": str(columns)})
+    assert code == 0, err
+    lines = out.splitlines()
+    assert max(len(line.rstrip()) for line in lines) <= columns
+    assert "…" not in out
+    rows = {line.split()[0]: line for line in lines if line.split() and
+            line.split()[0] in PHASES}
+    assert list(rows) == PHASES                      # each id whole, at the start of a line
+    assert "Mon 7 Sep 21:00-01:00 NZST" in rows["carrier-connections"]  # planned, one line
+    assert "21:00-01:20 NZST" in rows["carrier-connections"]            # actual, one line
+    for state in ("completed", "in-progress", "planned"):
+        assert any(line.split()[:1] == [state] for line in lines), state
+    # Four phases in about four lines each, not sixty lines.
+    assert len(lines) <= 24
+
+
+def test_status_wide_view_has_names_gates_and_full_times_in_160_columns(outputs, env):
+    code, out, err = cli("status", EXAMPLE, "--outputs", outputs, "--wide",
+                         env=env | {"COLUMNS": "160"})
+    assert code == 0, err
+    assert max(len(line.rstrip()) for line in out.splitlines()) <= 160 and "…" not in out
+    for expected in ("Carrier Connection Migrations", "(carrier-connections)",
+                     "blocked by 'messaging-core' (in-progress)", "note by carol",
+                     "start by bob"):
         assert expected in out, expected
 
 
