@@ -298,7 +298,7 @@ NOTICE_FORMATS = click.Choice(["text", "markdown", "html"])
 
 @cli.command()
 @click.argument("plan")
-@click.argument("kind", type=NOTICE_KINDS)
+@click.argument("kind", type=NOTICE_KINDS, metavar="KIND")
 @click.option("--phase", default=None, help="Phase id (reminder, completed).")
 @click.option("--previous", default=None, metavar="OLD_PLAN",
               help="The plan version customers were last told about (reschedule).")
@@ -399,7 +399,7 @@ def _status(message: str) -> Any:
 @cli.command("phase")
 @click.argument("plan")
 @click.argument("phase_id", metavar="PHASE")
-@click.argument("event", type=PHASE_EVENTS)
+@click.argument("event", type=PHASE_EVENTS, metavar="EVENT")
 @click.option("--operator", required=True, help="Who decides; recorded with the event.")
 @click.option("--reason", default="", help="Why; needed to override a failed pre-flight check.")
 @click.option("--at", default="", help="When it happened (ISO 8601, no offset = UTC); "
@@ -410,9 +410,17 @@ def _status(message: str) -> Any:
               "notebook's kernel through its environment, never its parameters.")
 def phase_command(plan: str, phase_id: str, event: str, operator: str, reason: str, at: str,
                   outputs: str | None, store: str | None) -> None:
-    """Run runbooks/phase.ipynb for EVENT of PHASE (papermill) and keep the executed notebook."""
+    """Run runbooks/phase.ipynb for EVENT of PHASE (papermill) and keep the executed notebook.
+
+    EVENT: review, go, no-go, start, complete, rollback, rolled-back or note.
+    """
+    from .errors import EventRefused
     from .phase import RecordedThenFailed, execute_phase
 
+    if event != "review" and not operator.strip():
+        # Before a kernel starts or a notebook number is taken.
+        raise EventRefused(phase_id, event, f"phase '{phase_id}' cannot {event}: --operator "
+                           "is empty (say who decides: --operator NAME)")
     kept = []
     with _status(f"{phase_id}: {event}: starting the kernel") as status:
         def starting(path: Any) -> None:
@@ -426,13 +434,33 @@ def phase_command(plan: str, phase_id: str, event: str, operator: str, reason: s
         except RecordedThenFailed as exc:
             _said_recorded(exc.outcome)  # a later cell failed: the decision stands
             raise
-        except RunbookError:
+        except RunbookError as exc:
             if kept and kept[0].exists():
                 click.echo(f"notebook (nothing recorded): {kept[0]}")
+            if isinstance(exc, EventRefused):
+                raise _empty_log_hint(exc, plan, outputs, store) from None
             raise
     if outcome.recorded is None and event == "review":
         click.echo(f"{phase_id}: reviewed; nothing recorded")
     _said_recorded(outcome)
+
+
+def _empty_log_hint(exc: Any, plan: str, outputs: str | None, store: str | None) -> Any:
+    """A refusal against an empty log says so: a mistyped --outputs (or --store) opens a new,
+    empty log, where every phase is planned."""
+    from .errors import EventRefused
+    from .events import open_log
+
+    try:
+        with open_log(load_plan(plan), outputs, store) as log:
+            if log.events():
+                return exc
+            location = log.location
+    except RunbookError:
+        return exc
+    which = "--store" if store else "--outputs"
+    return EventRefused(exc.phase, exc.event, f"{exc.reason}; the event log {location} holds "
+                        f"no events yet (is {which} the run's?)")
 
 
 def _said_recorded(outcome: Any) -> None:
@@ -450,7 +478,7 @@ def _said_recorded(outcome: Any) -> None:
 @cli.command()
 @click.argument("plan")
 @click.option("--outputs", default=None, help="A fresh run folder; default a new "
-              "outputs/<plan id>-rehearsal-<time>.")
+              "outputs/<plan file>-r<revision>-rehearsal-<time>.")
 @click.option("--rollback", "rollback_phase", default=None, metavar="PHASE",
               help="Roll this phase back at its rollback deadline; what depends on it stays "
               "planned.")
@@ -465,13 +493,30 @@ def rehearse(plan: str, outputs: str | None, rollback_phase: str | None) -> None
                 status.update(Text(f"rehearsal: {done + 1}/{total}: {what}"))
 
         result = run_rehearsal(plan, outputs, rollback=rollback_phase, progress=progress)
-    click.echo(f"rehearsal of {result.plan.id}: {len(result.notebooks)} events, each through "
-               "runbooks/phase.ipynb")
+    _said_rehearsed(result, plan)
+
+
+def _said_rehearsed(result: Any, plan: str) -> None:
+    """The rehearsal's summary: the run folder once, then what is in it."""
+    from .events import LOG_FILE
+    from .notices import NOTICES_FOLDER, NOTICES_INDEX
+
+    folder = result.outputs
+    notices_kept = [p for p in (folder / NOTICES_FOLDER).glob("*") if p.name != NOTICES_INDEX]
+    click.echo(f"rehearsal of {result.plan.id} ({plan}, revision {result.plan.revision}): "
+               f"{len(result.notebooks)} events, each through runbooks/phase.ipynb")
     click.echo("states: " + ", ".join(f"{k} {v}" for k, v in result.states.items()))
-    click.echo(f"outputs: {result.outputs}")
-    click.echo(f"event log: {result.store} ({result.verified})")
-    click.echo(f"notebooks: {result.outputs / 'notebooks'} ({len(result.notebooks)})")
-    click.echo(f"report: {result.report}" if result.report else result.report_note)
+    click.echo(f"outputs: {folder}")
+    chain = (f"intact: {result.records} records, last hash {result.last_hash}"
+             if result.verified_ok else result.verified)
+    click.echo(f"  event log: {LOG_FILE} ({chain})")
+    click.echo(f"  notebooks: notebooks/ ({len(result.notebooks)})")
+    click.echo(f"  notices:   {NOTICES_FOLDER}/ ({len(notices_kept)}, as customers would get "
+               "them)")
+    if result.report:
+        click.echo(f"  report:    {result.report.relative_to(folder)} (opens offline)")
+    else:
+        click.echo(f"  report:    {result.report_note}")
     if not result.verified_ok:
         raise RunbookError(f"rehearsal: the event log does not verify: {result.verified}")
 
@@ -552,6 +597,14 @@ def _zone(tz: str | None, default: Any) -> Any:
         raise RunbookError(f"--tz: {exc}") from None
 
 
+def _usage_line(exc: click.UsageError) -> str:
+    """A usage error in one line: the command, what is wrong (with the valid choices), and
+    where the help is; click's own is five lines that wrap the choices mid-word."""
+    command = exc.ctx.command_path if exc.ctx else "runbook"
+    message = " ".join(exc.format_message().split())
+    return f"{command}: {message} (usage: {command} --help)"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI, turning every `RunbookError` into one line and exit 1."""
     try:
@@ -559,6 +612,9 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("runbook: interrupted", err=True)
         sys.exit(130)
+    except click.UsageError as exc:
+        click.echo(_usage_line(exc), err=True)
+        sys.exit(exc.exit_code)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)

@@ -15,6 +15,7 @@ notebooks themselves.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -51,6 +52,8 @@ class Rehearsal:
     states: dict[str, str] = field(default_factory=dict)
     verified: str = ""
     verified_ok: bool = False
+    records: int = 0
+    last_hash: str = ""
     report: Path | None = None
     report_note: str = ""
 
@@ -85,8 +88,13 @@ def script(plan: Plan, rollback: str | None = None) -> list[Step]:
 
 
 def default_outputs(plan: Plan) -> Path:
-    """A fresh folder per rehearsal, beside (never inside) the real run's outputs/<plan id>."""
-    return Path("outputs") / f"{plan.id}-rehearsal-{times.now():%Y%m%d-%H%M%S}"
+    """A fresh folder per rehearsal, beside (never inside) the real run's outputs/<plan id>,
+    named for the plan file and its revision, since two versions of a plan share its id:
+    outputs/omni-hosting-2020-08-r1-rehearsal-20200901-101500."""
+    stem = Path(plan.source).stem if plan.source else plan.id
+    name = stem if stem.startswith(plan.id) else f"{plan.id}-{stem}"
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or plan.id
+    return Path("outputs") / f"{name}-r{plan.revision}-rehearsal-{times.now():%Y%m%d-%H%M%S}"
 
 
 def rehearse(plan: str | os.PathLike[str] | Plan, outputs: str | os.PathLike[str] | None = None,
@@ -141,6 +149,7 @@ def rehearse(plan: str | os.PathLike[str] | Plan, outputs: str | os.PathLike[str
         result.states = log.states()
         verification = log.verify()
     result.verified, result.verified_ok = verification.message, verification.ok
+    result.records, result.last_hash = verification.count, verification.last_hash
     return result
 
 

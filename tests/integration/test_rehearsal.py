@@ -11,9 +11,9 @@ import pytest
 from migration_runbook.events import open_log
 from migration_runbook.notices import sent_notices
 from migration_runbook.plan import load_plan
-from migration_runbook.rehearsal import script
+from migration_runbook.rehearsal import default_outputs, script
 from migration_runbook.times import format_iso_utc
-from tests.conftest import EXAMPLE, run_cli
+from tests.conftest import EXAMPLE, EXAMPLE_AUGUST, run_cli
 
 PHASES = ["carrier-connections", "messaging-core", "web-interface", "api-endpoints"]
 
@@ -48,10 +48,15 @@ def test_rehearsal_runs_every_phase_to_completion_at_the_plans_times(tmp_path):
         assert nbformat.read(kept, as_version=4).metadata.papermill.parameters["source"] == \
             "rehearsal"
     assert len(list((outputs / "notebooks").glob("*.ipynb"))) == 12
+    # The run folder once, then what is in it: the log, notebooks, notices and report.
+    assert result.stdout.count(str(outputs)) == 1, result.stdout
     assert f"outputs: {outputs}" in result.stdout
-    assert f"notebooks: {outputs / 'notebooks'} (12)" in result.stdout
+    assert f"rehearsal of omni-hosting-2020 ({EXAMPLE}, revision 2)" in result.stdout
+    assert "event log: events.sqlite (intact: 12 records, last hash " in result.stdout
+    assert "notebooks: notebooks/ (12)" in result.stdout
+    assert "notices:   notices/ (9, as customers would get them)" in result.stdout
     report = outputs / "report.html"
-    assert report.is_file() and f"report: {report}" in result.stdout
+    assert report.is_file() and "report:    report.html (opens offline)" in result.stdout
     verify = run_cli("verify", EXAMPLE, "--outputs", outputs)
     assert verify.returncode == 0, verify.stderr
     sent = sent_notices(plan, outputs)
@@ -150,3 +155,26 @@ def test_script_follows_the_plan_and_skips_what_depends_on_a_rollback(write_plan
         ("b", "rollback"), ("b", "rolled-back"), ("d", "go"), ("d", "start"), ("d", "complete")]
     b = plan.phase("b")
     assert rolled[5].at == b.rollback_deadline and rolled[6].at == b.end
+
+
+def test_a_rehearsal_folder_names_the_plan_file_and_its_revision():
+    """Both example plans have the id omni-hosting-2020: their rehearsals must not look alike."""
+    september, august = default_outputs(load_plan(EXAMPLE)), default_outputs(
+        load_plan(EXAMPLE_AUGUST))
+    assert september.parent == august.parent == Path("outputs")
+    assert september.name.startswith("omni-hosting-2020-r2-rehearsal-")
+    assert august.name.startswith("omni-hosting-2020-08-r1-rehearsal-")
+
+
+def test_a_rehearsal_folder_of_a_file_not_named_for_its_plan_has_both(write_plan):
+    plan = load_plan(write_plan("""
+        id: move
+        title: Move
+        timezone: UTC
+        revision: 7
+        services: [{id: api, name: API}]
+        phases:
+          - {id: a, name: A, start: 2020-09-07 21:00, end: 2020-09-07 23:00,
+             rollback: {duration: 30m, plan: back}}
+    """, name="night two.yaml"))
+    assert default_outputs(plan).name.startswith("move-night-two-r7-rehearsal-")
