@@ -10,11 +10,11 @@ from __future__ import annotations
 import os
 from datetime import datetime
 
-from icalendar import Alarm, Calendar, Event
+from icalendar import Alarm, Calendar, Event, vText
 
 from . import times
 from .diff import diff_plans
-from .notices import human_duration, phase_views, write_atomic
+from .notices import _SAFE_URL, human_duration, phase_views, write_atomic
 from .plan import Plan
 
 PRODID = "-//migration-runbook//migration-runbook//EN"
@@ -40,7 +40,9 @@ def build_calendar(plan: Plan, previous: Plan | None = None,
     cal.add("version", "2.0")
     cal.add("calscale", "GREGORIAN")
     cal.add("method", "PUBLISH")
-    cal.add("x-wr-calname", plan.title)
+    # Every free-text value as TEXT, which escapes line breaks, commas and semicolons: an
+    # X- property is otherwise written raw, and a line break in it would start a new line.
+    cal.add("x-wr-calname", vText(plan.title))
     comms = plan.communications
     total = len(plan.phases)
     for view in phase_views(plan):
@@ -55,7 +57,7 @@ def build_calendar(plan: Plan, previous: Plan | None = None,
         event.add("description", _description(plan, view, total))
         event.add("status", "CONFIRMED")
         event.add("transp", "OPAQUE")
-        if comms.status_page:
+        if _SAFE_URL.match(comms.status_page or ""):
             event.add("url", comms.status_page)
         alarm = Alarm()
         alarm.add("action", "DISPLAY")

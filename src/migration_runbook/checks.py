@@ -9,11 +9,14 @@ a reason, which is then recorded as an override.
 
 from __future__ import annotations
 
+import http.client
 import os
+import selectors
 import shlex
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -25,6 +28,7 @@ from urllib.parse import urlsplit
 
 from .errors import EventRefused
 from .plan import Check, Phase
+from .terminal import visible
 
 MAX_DETAIL = 200
 
@@ -99,10 +103,31 @@ def describe(failed: list[CheckResult]) -> str:
 # --- the three kinds ------------------------------------------------------------------------
 
 def _http(url: str, timeout: float) -> tuple[bool, str]:
+    """GET `url` within `timeout` for the whole exchange, not for each read: a server that
+    drips its status line and headers a byte at a time is cut off at the deadline."""
     if urlsplit(url).scheme not in ("http", "https"):
         return False, f"not an http(s) URL: {url}"
+    sockets: list[socket.socket] = []
+    outcome: list[tuple[bool, str]] = []
+    worker = threading.Thread(target=lambda: outcome.append(_http_exchange(url, timeout,
+                                                                          sockets)),
+                              name="runbook-http-check", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if outcome:
+        return outcome[0]
+    for sock in list(sockets):  # unblock the worker's read; it ends on its own
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+    return False, f"no answer within {_secs(timeout)}"
+
+
+def _http_exchange(url: str, timeout: float, sockets: list[socket.socket]) -> tuple[bool, str]:
     # An empty ProxyHandler: $http_proxy must not send a check of 127.0.0.1 elsewhere.
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}),
+                                         _TrackedHTTP(sockets), _TrackedHTTPS(sockets))
     request = urllib.request.Request(url, headers={"User-Agent": "migration-runbook check"})
     try:
         with opener.open(request, timeout=timeout) as response:
@@ -111,11 +136,40 @@ def _http(url: str, timeout: float) -> tuple[bool, str]:
         return False, f"HTTP {exc.code} {exc.reason}".strip()
     except urllib.error.URLError as exc:
         return False, _network_reason(exc.reason, timeout)
-    except (TimeoutError, OSError, ValueError) as exc:
+    except (TimeoutError, OSError, ValueError, http.client.HTTPException) as exc:
         return False, _network_reason(exc, timeout)
     if 200 <= status < 300:
         return True, f"HTTP {status}"
     return False, f"HTTP {status}"
+
+
+def _tracking(base: type[http.client.HTTPConnection], sockets: list[socket.socket]) -> Any:
+    """`base` that lists each socket it connects, so the deadline can shut it down."""
+
+    class Tracked(base):  # type: ignore[valid-type, misc]
+        def connect(self) -> None:
+            super().connect()
+            sockets.append(self.sock)
+
+    return Tracked
+
+
+class _TrackedHTTP(urllib.request.HTTPHandler):
+    def __init__(self, sockets: list[socket.socket]):
+        super().__init__()
+        self._connection = _tracking(http.client.HTTPConnection, sockets)
+
+    def http_open(self, req: urllib.request.Request) -> Any:
+        return self.do_open(self._connection, req)
+
+
+class _TrackedHTTPS(urllib.request.HTTPSHandler):
+    def __init__(self, sockets: list[socket.socket]):
+        super().__init__()
+        self._connection = _tracking(http.client.HTTPSConnection, sockets)
+
+    def https_open(self, req: urllib.request.Request) -> Any:
+        return self.do_open(self._connection, req, context=self._context)
 
 
 def _tcp(target: str, timeout: float) -> tuple[bool, str]:
@@ -133,12 +187,17 @@ def _tcp(target: str, timeout: float) -> tuple[bool, str]:
 
 
 def _command(command: str, timeout: float) -> tuple[bool, str]:
+    """Run `command` with `timeout` as the deadline for the whole check: the command killed
+    (with its process group) if it has not exited by then, and its output read only until
+    then, even when a process it started outside its group (`setsid ... &`) keeps the output
+    open; the check never waits for such a process."""
     try:
         argv = shlex.split(command)
     except ValueError as exc:
         return False, f"cannot split the command: {exc}"
     if not argv:
         return False, "empty command"
+    deadline = time.monotonic() + timeout
     try:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, start_new_session=True)
@@ -148,18 +207,62 @@ def _command(command: str, timeout: float) -> tuple[bool, str]:
         return False, f"cannot run {argv[0]}: permission denied"
     except OSError as exc:
         return False, f"cannot run {argv[0]}: {exc.strerror or exc}"
+    assert proc.stdout is not None
+    output, held = _read_until(proc, deadline)
     try:
-        output, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc)
-        proc.communicate()
-        return False, f"no result within {_secs(timeout)}; killed"
+        if proc.poll() is None:
+            _kill_group(proc)
+            proc.wait()
+            return False, f"no result within {_secs(timeout)}; killed"
+        _kill_group(proc)  # what it left running in its group goes with it
+    finally:
+        proc.stdout.close()
     last = _last_line(output)
+    note = "; a process it started still holds its output" if held else ""
     if proc.returncode == 0:
-        return True, "exit 0" + (f": {last}" if last else "")
+        return True, "exit 0" + (f": {last}" if last else "") + note
     if proc.returncode < 0:
         return False, f"killed by signal {-proc.returncode}" + (f": {last}" if last else "")
     return False, f"exit {proc.returncode}" + (f": {last}" if last else "")
+
+
+OUTPUT_GRACE = 0.5
+"""Seconds to wait for the end of a command's output once the command itself has exited."""
+MAX_OUTPUT = 64 * 1024
+"""The tail of a command's output that is kept (only its last line is reported)."""
+
+
+def _read_until(proc: subprocess.Popen, deadline: float) -> tuple[bytes, bool]:
+    """Read `proc`'s output until it ends, or the deadline, or OUTPUT_GRACE after `proc`
+    exited; the output's tail, and whether something still held the output open."""
+    fd = proc.stdout.fileno()
+    os.set_blocking(fd, False)
+    kept = bytearray()
+    exited_at = None
+    with selectors.DefaultSelector() as selector:
+        selector.register(fd, selectors.EVENT_READ)
+        while True:
+            now = time.monotonic()
+            if exited_at is None and proc.poll() is not None:
+                exited_at = now
+            end = deadline if exited_at is None else min(deadline, exited_at + OUTPUT_GRACE)
+            if now >= end:
+                return bytes(kept), True
+            if not selector.select(min(end - now, 0.05)):
+                continue
+            try:
+                chunk = os.read(fd, 65536)
+            except BlockingIOError:
+                continue
+            if not chunk:
+                if exited_at is None:  # output closed; the command may still be running
+                    try:
+                        proc.wait(max(deadline - time.monotonic(), 0))
+                    except subprocess.TimeoutExpired:
+                        pass
+                return bytes(kept), False
+            kept += chunk
+            del kept[:-MAX_OUTPUT]
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
@@ -188,7 +291,9 @@ def _last_line(output: bytes | None) -> str:
 
 
 def _one_line(text: str) -> str:
-    text = " ".join(text.split())
+    """What a server or command said, as one line that shows escape sequences instead of
+    sending them on: it is recorded, printed in the refusal and shown in the report."""
+    text = visible(" ".join(text.split()), one_line=True)
     return text if len(text) <= MAX_DETAIL else text[:MAX_DETAIL - 1] + "…"
 
 

@@ -22,6 +22,7 @@ from rich.text import Text
 from . import times
 from .errors import RunbookError
 from .plan import load_plan, load_plan_with_warnings, schedule_rows
+from .terminal import CONTROL, visible
 
 FORMATS = click.Choice(["table", "csv", "json"])
 
@@ -46,13 +47,10 @@ def _console() -> Console:
     return Console(highlight=False, width=width)
 
 
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def _visible(text: Any) -> str:
-    """Control characters as `\\x1b` escapes: a reason or name from the log cannot drive the
-    operator's terminal (clear the screen, erase the line above, retitle the window)."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
+# Control characters as `\x1b` escapes: a reason or name from the log, a check's answer or a
+# file name cannot drive the operator's terminal (terminal.visible, used for all output).
+_CONTROL = CONTROL
+_visible = visible
 
 
 def _print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
@@ -74,13 +72,15 @@ def _print_csv(rows: list[dict[str, Any]]) -> None:
     writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: json.dumps(v) if isinstance(v, list | dict) else v
-                         for k, v in row.items()})
+        writer.writerow({k: _visible(json.dumps(v)) if isinstance(v, list | dict) else
+                         _visible(v) if isinstance(v, str) else v for k, v in row.items()})
     sys.stdout.write(out.getvalue())
 
 
 def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+    # json escapes C0 controls itself; C1 controls (8-bit CSI) and bidi overrides too here.
+    text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
+    sys.stdout.write(_CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -95,7 +95,7 @@ def validate(plan: str) -> None:
     """Exit 0 when PLAN is valid; otherwise one error a line on stderr and exit 1."""
     model, warnings = load_plan_with_warnings(plan)
     for warning in warnings:
-        click.echo(str(warning), err=True)
+        click.echo(_visible(warning, one_line=True), err=True)
     click.echo(f"{plan}: valid: {len(model.phases)} phases, {len(model.services)} services, "
                f"{times.format_both(model.start, model.zone)} to "
                f"{times.format_both(model.end, model.zone)}")
@@ -584,8 +584,8 @@ def store_copy(source: str, target: str, plans: tuple[str, ...]) -> None:
     from .events import copy_logs
 
     for done in copy_logs(source, target, list(plans) or None):
-        click.echo(f"{done.plan}: copied {done.added} records ({done.kept} already there); "
-                   f"{done.verification.message}")
+        click.echo(f"{_visible(done.plan, one_line=True)}: copied {done.added} records "
+                   f"({done.kept} already there); {done.verification.message}")
 
 
 def _zone(tz: str | None, default: Any) -> Any:
@@ -616,11 +616,13 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(_usage_line(exc), err=True)
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
-        exc.show()
+        shown = io.StringIO()  # a usage error quotes what was typed: show it, do not obey it
+        exc.show(file=shown)
+        sys.stderr.write(_visible(shown.getvalue()))
         sys.exit(exc.exit_code)
     except RunbookError as exc:
         for line in exc.lines():
-            click.echo(line, err=True)
+            click.echo(_visible(line, one_line=True), err=True)
         sys.exit(1)
     except BrokenPipeError:
         sys.exit(0)

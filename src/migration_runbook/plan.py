@@ -16,11 +16,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -42,6 +43,22 @@ SLUG = r"^[A-Za-z0-9][A-Za-z0-9-]*$"
 MAX_PLAN_BYTES = 5 * 1024 * 1024
 MAX_DEPTH = 32
 MAX_NODES = 200_000
+MAX_REVISION = 2**31 - 1
+"""The largest `revision`: it is the calendar's SEQUENCE, a 32-bit integer (RFC 5545)."""
+
+
+_LINE_BREAKS = re.compile("[\n\r\u2028\u2029]")
+
+
+def _single_line(value: str) -> str:
+    if _LINE_BREAKS.search(value):
+        raise ValueError("must be one line (no line breaks): it becomes a calendar line, a "
+                         "subject or a table cell")
+    return value
+
+
+Line = Annotated[str, AfterValidator(_single_line)]
+"""Text that cannot carry a line break: names, titles, addresses, URLs."""
 
 
 class _Model(BaseModel):
@@ -52,7 +69,7 @@ class Service(_Model):
     """Something customers use, which phases affect."""
 
     id: str = Field(pattern=SLUG, max_length=100)
-    name: str = Field(min_length=1, max_length=500)
+    name: Line = Field(min_length=1, max_length=500)
     description: str = Field(default="", max_length=5000)
 
 
@@ -77,8 +94,8 @@ class Rollback(_Model):
 class Step(_Model):
     """One item of a phase's checklist."""
 
-    name: str = Field(min_length=1, max_length=1000)
-    owner: str = Field(default="", max_length=500)
+    name: Line = Field(min_length=1, max_length=1000)
+    owner: Line = Field(default="", max_length=500)
     duration: timedelta
 
     _duration = field_validator("duration", mode="before")(
@@ -88,9 +105,9 @@ class Step(_Model):
 class Check(_Model):
     """A pre-flight check: exactly one of `http`, `tcp` or `command`."""
 
-    name: str = Field(min_length=1, max_length=500)
-    http: str | None = Field(default=None, max_length=2000)
-    tcp: str | None = Field(default=None, max_length=500)
+    name: Line = Field(min_length=1, max_length=500)
+    http: Line | None = Field(default=None, max_length=2000)
+    tcp: Line | None = Field(default=None, max_length=500)
     command: str | None = Field(default=None, max_length=5000)
     timeout: timedelta = timedelta(seconds=10)
 
@@ -117,32 +134,32 @@ class Check(_Model):
 class Contact(_Model):
     """Someone customers can reach during the migration."""
 
-    name: str = Field(max_length=500)
-    email: str = Field(default="", max_length=500)
-    phone: str = Field(default="", max_length=200)
-    urgent_phone: str = Field(default="", max_length=200)
+    name: Line = Field(max_length=500)
+    email: Line = Field(default="", max_length=500)
+    phone: Line = Field(default="", max_length=200)
+    urgent_phone: Line = Field(default="", max_length=200)
 
 
 class PreviousNotice(_Model):
     """A notice already sent, listed in later ones."""
 
-    title: str = Field(max_length=1000)
-    sent: str = Field(max_length=100)
+    title: Line = Field(max_length=1000)
+    sent: Line = Field(max_length=100)
 
 
 class Communications(_Model):
     """Who speaks to customers, where they can follow along, what they can ask for."""
 
-    sender: str = Field(default="", max_length=500)
+    sender: Line = Field(default="", max_length=500)
     contacts: list[Contact] = []
-    status_page: str = Field(default="", max_length=2000)
+    status_page: Line = Field(default="", max_length=2000)
     on_call_request: str = Field(default="", max_length=5000)
     backup_connection: str = Field(default="", max_length=5000)
     reminder_before: timedelta = timedelta(hours=1)
     previous_notices: list[PreviousNotice] = []
     announce_at: datetime | None = None
     """When the announcement goes out; default 10:00 local, 14 days before the first window."""
-    templates: str = Field(default="", max_length=1000)
+    templates: Line = Field(default="", max_length=1000)
     """A folder of notice templates (relative to the plan file) that override the shipped ones."""
 
     _reminder = field_validator("reminder_before", mode="before")(
@@ -161,7 +178,7 @@ class Phase(_Model):
     """One maintenance window: what it changes, what it affects, how to undo it."""
 
     id: str = Field(pattern=SLUG, max_length=100)
-    name: str = Field(min_length=1, max_length=500)
+    name: Line = Field(min_length=1, max_length=500)
     description: str = Field(default="", max_length=10000)
     start: datetime
     end: datetime
@@ -202,9 +219,9 @@ class Plan(_Model):
     """A whole migration: services, and phases in order."""
 
     id: str = Field(pattern=SLUG, max_length=100)
-    title: str = Field(min_length=1, max_length=500)
+    title: Line = Field(min_length=1, max_length=500)
     timezone: str
-    revision: int = Field(default=1, ge=0)
+    revision: int = Field(default=1, ge=0, le=MAX_REVISION)
     description: str = Field(default="", max_length=20000)
     services: list[Service] = Field(min_length=1)
     phases: list[Phase] = Field(min_length=1)
@@ -316,7 +333,7 @@ class _Builder:
             return [self.build(item, path + (i,), depth + 1) for i, item in enumerate(node.value)]
         if node.tag == _TAG + "str":
             if _CONTROL.search(node.value):
-                self.problems.append((path, line, _control_problem(node.value)))
+                self.problems.append((path, line, _control_problem(node.value, path)))
                 return REFUSED
             return node.value  # what SafeLoader would build, without its overhead
         try:
@@ -343,7 +360,7 @@ class _Builder:
             # The key as written: `on:` or `yes:` stay names instead of becoming booleans.
             key = key_node.value
             if _CONTROL.search(key):
-                self.problems.append((path, line, _control_problem(key)))
+                self.problems.append((path, line, _control_problem(key, path, key=True)))
                 continue
             if key in first_line:
                 self.problems.append((path + (key,), line, f"duplicate key '{_one_line(key)}' "
@@ -398,9 +415,10 @@ def _read_text(path: str | os.PathLike[str]) -> str:
         raise PlanInvalid([PlanError(file, None, f"cannot be read ({exc.strerror})")]) from None
 
 
-def _control_problem(text: str) -> str:
+def _control_problem(text: str, path: Path_, key: bool = False) -> str:
     char = _CONTROL.search(text).group()
-    return f"control character U+{ord(char):04X} is not allowed in a plan"
+    where = f"a key in {_label(path)}" if key else _label(path)
+    return f"{where}: control character U+{ord(char):04X} is not allowed in a plan"
 
 
 def _refuse_too_many_nodes(text: str, file: str) -> None:
@@ -570,6 +588,8 @@ def _pydantic_errors(exc: ValidationError, where: _Locator, prefix: Path_) -> li
         elif kind == "string_pattern_mismatch":
             message = (f"{label} {_short(value)} must be letters, digits and '-', starting "
                        "with a letter or digit")
+        elif kind == "less_than_equal":
+            message = f"{label} must be at most {err['ctx']['le']}, not {_short(value)}"
         elif kind.startswith("int_"):
             message = f"{label} must be a whole number, not {_short(value)}"
         elif kind == "value_error":

@@ -29,7 +29,7 @@ from markupsafe import Markup, escape
 from . import downtime as dt
 from . import times
 from .errors import RunbookError
-from .files import write_atomic
+from .files import install, output_target, write_atomic
 from .plan import Plan, impacts_frame, load_plan
 
 PACKAGE = Path(__file__).resolve().parent
@@ -615,16 +615,6 @@ def export_html(notebook: Any, title: str) -> str:
     return body
 
 
-def _readable(path: Path) -> None:
-    """Give a temporary file (created 0600) the permissions a normally written file gets.
-
-    (The executed notebook and the PDF are written by papermill and Chromium into temporary
-    files, then renamed into place; the HTML goes through `files.write_atomic`.)"""
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(path, 0o666 & ~mask)
-
-
 def _prepare(outputs: Path) -> None:
     """Create the outputs folder and prove it writable, before any work is done."""
     try:
@@ -676,6 +666,8 @@ def render_report(plan: Plan, outputs: Path, store: str | None = None, pdf: bool
 
     outputs = Path(outputs)
     _prepare(outputs)
+    for name in (HTML_NAME, NOTEBOOK_NAME) + ((PDF_NAME,) if pdf else ()):
+        output_target(outputs / name)  # a folder or device there: refused before any work
     if not plan.source:
         raise ReportError(f"plan '{plan.id}' has no file to give the report notebook")
     with open_log(plan, outputs, store) as log:
@@ -690,14 +682,12 @@ def render_report(plan: Plan, outputs: Path, store: str | None = None, pdf: bool
         except RunbookError as exc:
             failed = outputs / "report-failed.ipynb"
             if tmp.exists() and tmp.stat().st_size:
-                _readable(tmp)
-                os.replace(tmp, failed)
+                install(tmp, failed)
             raise ReportError(str(exc).replace(str(tmp), str(failed))) from None
         executed = nbformat.read(tmp, as_version=4)
         html = export_html(executed, f"{plan.title}: post-migration report")
         write_atomic(target, html)
-        _readable(tmp)
-        os.replace(tmp, outputs / NOTEBOOK_NAME)
+        install(tmp, outputs / NOTEBOOK_NAME)
     except OSError as exc:
         raise ReportError(f"{outputs}: cannot write the report ({exc.strerror or exc})") \
             from None
@@ -739,8 +729,7 @@ def print_pdf(html: Path, pdf: Path, timeout: float = 180) -> Path:
         if result.returncode != 0 or tmp.stat().st_size == 0:
             last = (result.stderr.strip().splitlines() or ["no output"])[-1]
             raise ReportError(f"{html} written; no PDF: Chromium failed ({last})")
-        _readable(tmp)
-        os.replace(tmp, pdf)
+        install(tmp, pdf)
     except subprocess.TimeoutExpired:
         raise ReportError(f"{html} written; no PDF: Chromium did not finish within "
                           f"{timeout:g}s") from None

@@ -50,6 +50,7 @@ from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from .errors import StoreError
+from .files import check_database_file
 
 SCHEMA_VERSION = 1
 """Bumped when the tables change; a store written by a newer version is refused, not guessed at."""
@@ -178,6 +179,10 @@ class Store:
                 raise StoreError("event store: a SQLite store needs a file "
                                  "(sqlite:///outputs/PLAN/events.sqlite)")
             self.path = Path(parsed.database)
+            refused = check_database_file(self.path)
+            if refused:  # SQLite would open it and write a -journal or -wal file beside it
+                raise StoreError(f"event store '{self.path}' {refused}; name a SQLite file "
+                                 "or a run folder")
         self.timeout = timeout
         self.single_plan = self.backend == "sqlite" if single_plan is None else single_plan
         self._engine: Engine | None = None

@@ -508,14 +508,19 @@ def test_control_characters_written_as_yaml_escapes_are_refused(tmp_path, escape
     path = tmp_path / "plan.yaml"
     path.write_text(text)
     err = assert_clean_refusal(runbook("validate", path))
+    label = {"title": "title", "name": "name", "a key": "a key in plan"}[field]
     assert re.fullmatch(rf"{re.escape(str(path))}:\d+:( phase 'carrier-connections':)? "
-                        r"control character U\+00[0-9A-F]{2} is not allowed in a plan", err), err
+                        rf"{label}: control character U\+00[0-9A-F]{{2}} is not allowed in a "
+                        "plan", err), err
     assert "\x1b" not in err and "\x9b" not in err
 
 
 def test_tabs_and_newlines_in_text_are_still_fine(tmp_path):
+    data = copy.deepcopy(BASE)
+    data["title"] = "Omni\thosting migration"
+    data["phases"][0]["rollback"]["plan"] = "two\nlines"
     path = tmp_path / "plan.yaml"
-    path.write_text(EXAMPLE_TEXT.replace("title: Omni hosting provider migration",
-                                         'title: "Omni\\thosting\\nmigration"'))
+    path.write_text(dump(data))
     plan = loads_or_refuses(path)
-    assert isinstance(plan, Plan) and plan.title == "Omni\thosting\nmigration"
+    assert isinstance(plan, Plan) and plan.title == "Omni\thosting migration"
+    assert plan.phases[0].rollback.plan == "two\nlines"
