@@ -98,7 +98,7 @@ def brief(value: Any, limit: int = 40) -> str:
     text = str(value)
     shown = text.encode("utf-8", "backslashreplace").decode("ascii", "backslashreplace")
     shown = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in shown)
-    return repr(shown[:limit] + ("..." if len(shown) > limit else ""))
+    return "'" + shown[:limit] + ("..." if len(shown) > limit else "") + "'"
 
 
 def record_label(seq: Any) -> str:
@@ -286,9 +286,27 @@ class NotAsWritten(ValueError):
 
 # --- opening ------------------------------------------------------------------------------
 
+PROJECT_MARKERS = ("runbooks", "pyproject.toml", ".git")
+"""What makes a folder the project a plan belongs to (`project_of`)."""
+
+
+def project_of(plan_file: str | os.PathLike[str]) -> Path:
+    """The project a plan file belongs to: the nearest folder above it holding runbooks/,
+    pyproject.toml or .git; else the plan's own folder."""
+    folder = Path(plan_file).expanduser().resolve().parent
+    for candidate in (folder, *folder.parents):
+        if any((candidate / marker).exists() for marker in PROJECT_MARKERS):
+            return candidate
+    return folder
+
+
 def default_outputs(plan: Plan) -> Path:
-    """Where a run keeps its log, notebooks and report: outputs/<plan id>."""
-    return Path("outputs") / plan.id
+    """Where a run keeps its log, notebooks and report: outputs/<plan id> in the plan's
+    project (`project_of`), whichever folder a command is run from: two operators in two
+    folders must record into one log. (A plan built in code, with no file: from here.)"""
+    if not plan.source:
+        return Path("outputs") / plan.id
+    return project_of(plan.source) / "outputs" / plan.id
 
 
 def open_log(plan: Plan, outputs: str | Path | None = None,
@@ -567,29 +585,29 @@ def _copy(src: Store, dst: Store, plans: list[str] | None) -> list[Copied]:
     chosen = list(dict.fromkeys(plans)) if plans else available
     unknown = [p for p in chosen if p not in available]
     if unknown:
-        raise StoreError(f"{src.location}: no log of plan '{unknown[0]}' there (it holds: "
-                         f"{', '.join(available)})")
+        raise StoreError(f"{src.location}: no log of plan {brief(unknown[0], 100)} there (it "
+                         f"holds: {', '.join(brief(p, 100) for p in available[:20])})")
     logs: dict[str, Snapshot] = {}
     for plan_id in chosen:
         snap = src.snapshot(plan_id)
         result = verify_rows(snap, src.location)
         if not result.ok:
-            raise ChainBroken(f"plan '{plan_id}': not copied, its log does not verify: "
+            raise ChainBroken(f"plan {brief(plan_id, 100)}: not copied, its log does not verify: "
                               f"{result.message}")
         logs[plan_id] = snap
 
     def check(plan_id: str, copied: Snapshot) -> None:
         result = verify_rows(copied, dst.location)
         if not result.ok or (copied.rows and result.last_hash != logs[plan_id].last_hash):
-            raise ChainBroken(f"plan '{plan_id}': the copy does not verify, nothing copied: "
-                              f"{result.message}")
+            raise ChainBroken(f"plan {brief(plan_id, 100)}: the copy does not verify, nothing "
+                              f"copied: {result.message}")
 
     added = dst.import_logs(logs, check)
     done = []
     for plan_id in chosen:
         verification = verify_rows(dst.snapshot(plan_id), dst.location)
         if not verification.ok:     # committed, yet not intact: say so, loudly
-            raise ChainBroken(f"plan '{plan_id}': copied, but the copy does not verify: "
+            raise ChainBroken(f"plan {brief(plan_id, 100)}: copied, but the copy does not verify: "
                               f"{verification.message}")
         done.append(Copied(plan_id, added[plan_id], len(logs[plan_id].rows) - added[plan_id],
                            verification))

@@ -478,7 +478,7 @@ class Store:
                 here = self._read(conn, plan_id, None, lock=True)
                 if self.single_plan and here.bound_plan not in (None, plan_id):
                     raise StoreError(f"{self.location}: this store holds the log of plan "
-                                     f"'{here.bound_plan}', not '{plan_id}'; copy into another "
+                                     f"{here.bound_plan!r}, not {plan_id!r}; copy into another "
                                      "file")
                 _check_prefix(self.location, plan_id, here.rows, source.rows)
                 new = source.rows[len(here.rows):]
@@ -514,11 +514,11 @@ def _check_prefix(location: str, plan_id: str, here: list[dict[str, Any]],
                   source: list[dict[str, Any]]) -> None:
     """Refuse a copy onto a log that is not the start of the copied one."""
     if len(here) > len(source):
-        raise StoreError(f"{location}: plan '{plan_id}' already has {len(here)} records here, "
+        raise StoreError(f"{location}: plan {plan_id!r} already has {len(here)} records here, "
                          f"more than the {len(source)} being copied; nothing copied")
     for mine, theirs in zip(here, source, strict=False):
         if any(mine[c] != theirs[c] for c in COLUMNS):
-            raise StoreError(f"{location}: plan '{plan_id}' already has a different record "
+            raise StoreError(f"{location}: plan {plan_id!r} already has a different record "
                              f"{mine['seq']} here (hash {str(mine['hash'])[:12]}, copied "
                              f"{str(theirs['hash'])[:12]}); nothing copied")
 

@@ -354,14 +354,22 @@ def test_an_empty_log_verifies_without_creating_anything(log, tmp_path):
 
 # --- opening and storage errors ---------------------------------------------------------
 
-def test_open_log_defaults_to_the_run_folder(plan, tmp_path, monkeypatch):
+def test_open_log_defaults_to_the_run_folder(tmp_path, monkeypatch):
     monkeypatch.delenv("RUNBOOK_STORE", raising=False)
-    monkeypatch.chdir(tmp_path)
-    assert event_log.default_outputs(plan) == Path("outputs/omni-hosting-2020")
+    (tmp_path / "project" / "data").mkdir(parents=True)
+    (tmp_path / "project" / "pyproject.toml").write_text("")
+    copy = tmp_path / "project" / "data" / "plan.yaml"
+    copy.write_text(EXAMPLE.read_text(encoding="utf-8"), encoding="utf-8")
+    plan = load_plan(copy)
+    # From the project's root, from a folder inside it, from elsewhere: one log.
+    for cwd in (tmp_path / "project", tmp_path / "project" / "data", tmp_path):
+        monkeypatch.chdir(cwd)
+        assert event_log.default_outputs(plan) == \
+            tmp_path / "project" / "outputs/omni-hosting-2020"
     log = open_log(plan)
-    assert log.location == "outputs/omni-hosting-2020/events.sqlite"
+    assert log.location == str(tmp_path / "project/outputs/omni-hosting-2020/events.sqlite")
     log.record(PHASE, "go", "alice")
-    assert (tmp_path / "outputs/omni-hosting-2020/events.sqlite").exists()
+    assert (tmp_path / "project/outputs/omni-hosting-2020/events.sqlite").exists()
     assert open_log(plan, outputs=tmp_path / "elsewhere").location == \
         str(tmp_path / "elsewhere" / "events.sqlite")
 
