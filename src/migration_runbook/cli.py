@@ -605,15 +605,52 @@ def _usage_line(exc: click.UsageError) -> str:
     return f"{command}: {message} (usage: {command} --help)"
 
 
+def _not_utf8(args: list[str]) -> str | None:
+    """One line naming the first argument that is not valid UTF-8 text, or None.
+
+    Python hands such bytes over as lone surrogates, which no notebook, log or terminal can
+    take: refused here, before anything is written.
+    """
+    for index, arg in enumerate(args):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            name, _, _ = arg.partition("=")
+            if arg.startswith("--") and "=" in arg:
+                which = f"{name} "
+            elif index and args[index - 1].startswith("-"):
+                which = f"{args[index - 1]} "
+            else:
+                which = f"argument {index + 1} "
+            shown = arg.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            return (f"runbook: {_visible(which)}is not valid UTF-8 text "
+                    f"('{_visible(shown)[:80]}'); set a UTF-8 locale (LANG=C.UTF-8) or retype "
+                    "it; nothing was done")
+    return None
+
+
+def _interrupted() -> None:
+    """Say so in one line and exit 130, without the noise of a kernel stopped half-way
+    (asyncio reports the interrupted cell's task when the interpreter exits)."""
+    import logging
+
+    logging.getLogger("asyncio").disabled = True
+    click.echo("runbook: interrupted", err=True)
+    sys.exit(130)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI, turning every `RunbookError` into one line and exit 1."""
+    problem = _not_utf8(sys.argv[1:] if argv is None else list(argv))
+    if problem:
+        click.echo(problem, err=True)
+        sys.exit(1)
     try:
         cli.main(args=argv, prog_name="runbook", standalone_mode=False)
     except click.exceptions.Abort:
-        click.echo("runbook: interrupted", err=True)
-        sys.exit(130)
+        _interrupted()
     except click.UsageError as exc:
-        click.echo(_usage_line(exc), err=True)
+        click.echo(_visible(_usage_line(exc), one_line=True), err=True)
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
         shown = io.StringIO()  # a usage error quotes what was typed: show it, do not obey it
@@ -627,8 +664,7 @@ def main(argv: list[str] | None = None) -> None:
     except BrokenPipeError:
         sys.exit(0)
     except KeyboardInterrupt:
-        click.echo("runbook: interrupted", err=True)
-        sys.exit(130)
+        _interrupted()
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +37,12 @@ from .store import (
 SOURCES = ("cli", "notebook", "rehearsal")
 MAX_OPERATOR = 200
 MAX_REASON = 10_000
+MAX_NOTEBOOK = 4_096
+"""The longest notebook path recorded (PATH_MAX)."""
+MAX_DETAILS = 1_000_000
+"""The longest `details` JSON text recorded or read (characters)."""
+MAX_DEPTH = 32
+"""The deepest nesting of `details` recorded or read (a deeper one is refused, not parsed)."""
 HASHED = ("seq", "plan", "phase", "event", "operator", "reason", "at", "recorded_at", "source",
           "notebook", "details", "prev_hash")
 """The fields a record's hash covers (every field but the hash itself)."""
@@ -43,6 +50,117 @@ HASHED = ("seq", "plan", "phase", "event", "operator", "reason", "at", "recorded
 
 class ChainBroken(RunbookError):
     """The log's hash chain does not hold: a record was edited, deleted or reordered."""
+
+
+class RecordProblem(ValueError):
+    """A stored record's field that cannot be read as written (`Event.from_row`)."""
+
+    def __init__(self, name: str, problem: str):
+        self.field, self.problem = name, problem
+        super().__init__(f"{name} {problem}")
+
+
+class UnreadableRecord(StoreError):
+    """A record of the log cannot be read (it was edited in the database): named, one line."""
+
+    def __init__(self, location: str, seq: Any, problem: str):
+        self.seq, self.problem = seq, problem
+        super().__init__(f"{location}: {record_label(seq)} cannot be read ({problem}); run "
+                         "`runbook verify` and restore the log from a backup")
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A record that could not be read, as the lenient reader (`EventLog.read`) marks it."""
+
+    seq: Any
+    problem: str
+
+    @property
+    def label(self) -> str:
+        return record_label(self.seq)
+
+
+TEXT_FIELDS = ("plan", "phase", "event", "operator", "reason", "source", "notebook",
+               "prev_hash", "hash")
+_HASH = re.compile(r"[0-9a-f]{64}")
+_STAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
+
+
+def brief(value: Any, limit: int = 40) -> str:
+    """A stored value as a short, printable description: `'abc'`, `a number (3.5)`, `empty`."""
+    if value is None:
+        return "empty"
+    if isinstance(value, bytes | bytearray | memoryview):
+        return f"{len(bytes(value))} bytes of binary data"
+    if isinstance(value, bool | int | float):
+        return f"a number ({value!r})"[:limit + 12]
+    text = str(value)
+    shown = text.encode("utf-8", "backslashreplace").decode("ascii", "backslashreplace")
+    shown = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in shown)
+    return "'" + shown[:limit] + ("..." if len(shown) > limit else "") + "'"
+
+
+def record_label(seq: Any) -> str:
+    """'record 3', or a description of a record number that is not one."""
+    return f"record {seq}" if type(seq) is int else f"a record numbered {brief(seq)}"
+
+
+def _not_utf8(text: str) -> bool:
+    """Whether `text` holds bytes that were not UTF-8 (read back as lone surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _read_stamp(value: Any, name: str) -> datetime:
+    if not isinstance(value, str) or not _STAMP.fullmatch(value):
+        raise RecordProblem(name, f"is {brief(value)}, not a time as the log writes them")
+    try:
+        instant = parse_stamp(value)
+    except (ValueError, OverflowError):
+        raise RecordProblem(name, f"is {brief(value)}, not a real time") from None
+    if not times.EARLIEST_INSTANT <= instant <= times.LATEST_INSTANT:
+        raise RecordProblem(name, f"is {brief(value)}, out of range (years "
+                            f"{times.EARLIEST_INSTANT.year} to {times.LATEST_INSTANT.year})")
+    return instant
+
+
+def nesting(text: str) -> int:
+    """How deep the arrays and objects of JSON `text` nest, counted without parsing it."""
+    bare = re.sub(r'"(?:[^"\\]|\\.)*"', "", text)
+    depth = deepest = 0
+    for char in bare:
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def parse_details(text: str) -> dict[str, Any]:
+    """A record's `details` JSON text as a mapping; ValueError (one line) if it is not one.
+
+    Limits first, so that no stored text can exhaust memory or the recursion limit.
+    """
+    if len(text) > MAX_DETAILS:
+        raise ValueError(f"is {len(text)} characters long (at most {MAX_DETAILS})")
+    if not text:
+        return {}
+    if nesting(text) > MAX_DEPTH:
+        raise ValueError(f"nest deeper than {MAX_DEPTH} levels")
+    if _not_utf8(text):
+        raise ValueError("is not valid UTF-8 text")
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise ValueError(f"is not JSON ({str(exc)[:80]})") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"is {type(value).__name__} JSON, not an object")
+    return value
 
 
 @dataclass(frozen=True)
@@ -65,13 +183,40 @@ class Event:
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Event:
-        """An event from a stored row (times as fixed-format text, details as JSON text)."""
-        return cls(seq=row["seq"], plan=row["plan"], phase=row["phase"], event=row["event"],
-                   operator=row["operator"], reason=row["reason"],
-                   at=parse_stamp(row["at"]), recorded_at=parse_stamp(row["recorded_at"]),
-                   source=row["source"], notebook=row["notebook"],
-                   details=json.loads(row["details"]) if row["details"] else {},
-                   prev_hash=row["prev_hash"], hash=row["hash"])
+        """An event from a stored row (times as fixed-format text, details as JSON text).
+
+        Every field is checked, as input from outside: a record edited in the database raises
+        `RecordProblem` naming the field, never anything else.
+        """
+        if not isinstance(row, dict):
+            raise RecordProblem("record", "is not a row of the events table")
+        seq = row.get("seq")
+        if type(seq) is not int or seq < 1:
+            raise RecordProblem("seq", f"is {brief(seq)}, not a record number")
+        texts = {}
+        for name in TEXT_FIELDS:
+            value = row.get(name)
+            if not isinstance(value, str):
+                raise RecordProblem(name, f"is {brief(value)}, not text")
+            if _not_utf8(value):
+                raise RecordProblem(name, "is not valid UTF-8 text")
+            texts[name] = value
+        for name in ("prev_hash", "hash"):
+            if not _HASH.fullmatch(texts[name]):
+                raise RecordProblem(name, f"is {brief(texts[name])}, not a SHA-256 hash")
+        when = {name: _read_stamp(row.get(name), name) for name in ("at", "recorded_at")}
+        details = row.get("details")
+        if not isinstance(details, str):
+            raise RecordProblem("details", f"is {brief(details)}, not JSON text")
+        try:
+            parsed = parse_details(details)
+        except ValueError as exc:
+            raise RecordProblem("details", str(exc)) from None
+        return cls(seq=seq, plan=texts["plan"], phase=texts["phase"], event=texts["event"],
+                   operator=texts["operator"], reason=texts["reason"], at=when["at"],
+                   recorded_at=when["recorded_at"], source=texts["source"],
+                   notebook=texts["notebook"], details=parsed,
+                   prev_hash=texts["prev_hash"], hash=texts["hash"])
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: times as ISO 8601 UTC with a Z."""
@@ -117,18 +262,51 @@ def canonical_json(value: Any) -> str:
 
 
 def record_hash(row: dict[str, Any]) -> str:
-    """SHA-256 over the canonical encoding of a stored row's fields and its previous hash."""
+    """SHA-256 over the canonical encoding of a stored row's fields and its previous hash.
+
+    The hash covers what is stored: `details` text must be exactly the canonical JSON of its
+    value (as `record` writes it), so a text that parses to the same value but reads
+    differently elsewhere (a duplicated key, other spacing) is `NotAsWritten`, not verified.
+    (For canonical text, hashing the parsed value is hashing the text: logs written before
+    this check verify as they did.)
+    """
     fields = {key: row[key] for key in HASHED}
     details = fields["details"]
-    fields["details"] = json.loads(details) if isinstance(details, str) else details
+    if isinstance(details, str):
+        fields["details"] = parse_details(details)
+        if details and canonical_json(fields["details"]) != details:
+            raise NotAsWritten("its details are not the JSON text the log writes (a duplicated "
+                               "key, or re-encoded)")
     return hashlib.sha256(canonical_json(fields).encode("utf-8")).hexdigest()
+
+
+class NotAsWritten(ValueError):
+    """A stored field that the log could not have written in that form."""
 
 
 # --- opening ------------------------------------------------------------------------------
 
+PROJECT_MARKERS = ("runbooks", "pyproject.toml", ".git")
+"""What makes a folder the project a plan belongs to (`project_of`)."""
+
+
+def project_of(plan_file: str | os.PathLike[str]) -> Path:
+    """The project a plan file belongs to: the nearest folder above it holding runbooks/,
+    pyproject.toml or .git; else the plan's own folder."""
+    folder = Path(plan_file).expanduser().resolve().parent
+    for candidate in (folder, *folder.parents):
+        if any((candidate / marker).exists() for marker in PROJECT_MARKERS):
+            return candidate
+    return folder
+
+
 def default_outputs(plan: Plan) -> Path:
-    """Where a run keeps its log, notebooks and report: outputs/<plan id>."""
-    return Path("outputs") / plan.id
+    """Where a run keeps its log, notebooks and report: outputs/<plan id> in the plan's
+    project (`project_of`), whichever folder a command is run from: two operators in two
+    folders must record into one log. (A plan built in code, with no file: from here.)"""
+    if not plan.source:
+        return Path("outputs") / plan.id
+    return project_of(plan.source) / "outputs" / plan.id
 
 
 def open_log(plan: Plan, outputs: str | Path | None = None,
@@ -185,22 +363,12 @@ class EventLog:
         back-filling and rehearsals; it may not be earlier than the phase's previous event.
         """
         self._refuse_unknown(phase, event)
-        operator = (operator or "").strip()
-        if not operator:
-            raise EventRefused(phase, event, f"phase '{phase}' cannot {event}: an operator name "
-                                             "is required (--operator NAME)")
-        if len(operator) > MAX_OPERATOR or len(reason or "") > MAX_REASON:
-            raise EventRefused(phase, event, f"phase '{phase}' cannot {event}: operator is "
-                               f"limited to {MAX_OPERATOR} and reason to {MAX_REASON} "
-                               "characters")
-        bad = _control(operator, "") or _control(reason or "", "\n\t")
-        if bad:
-            raise EventRefused(phase, event, f"phase '{phase}' cannot {event}: control "
-                               f"character U+{ord(bad):04X} is not allowed in operator or "
-                               "reason")
+        operator = (operator or "").strip() if isinstance(operator, str) else operator
+        reason = (reason or "").strip() if isinstance(reason, str) else reason
+        check_fields(phase, event, operator=operator, reason=reason, notebook=notebook)
         if source not in SOURCES:
             raise EventRefused(phase, event, f"phase '{phase}' cannot {event}: unknown source "
-                               f"'{source}' (sources: {', '.join(SOURCES)})")
+                               f"{brief(source)} (sources: {', '.join(SOURCES)})")
         try:
             when = None if at is None or (isinstance(at, str) and not at.strip()) \
                 else times.parse_instant(at)
@@ -210,16 +378,21 @@ class EventLog:
         if details is not None and not isinstance(details, dict):
             raise EventRefused(phase, event, f"phase '{phase}' cannot {event}: details must be "
                                "a mapping")
-        details_text = canonical_json(jsonable(details or {}))
+        try:
+            details_text = canonical_json(jsonable(details or {}))
+            parse_details(details_text)
+        except (ValueError, RecursionError) as exc:
+            raise EventRefused(phase, event, f"phase '{phase}' cannot {event}: details "
+                               f"{str(exc)[:120]}") from None
 
         def decide(snap: Snapshot) -> dict[str, Any]:
             recorded = times.now()
             happened = when or recorded
             self._judge(snap, phase, event, at=happened)
             row = {"seq": snap.last_seq + 1, "plan": self.plan.id, "phase": phase,
-                   "event": event, "operator": operator, "reason": (reason or "").strip(),
+                   "event": event, "operator": operator, "reason": reason or "",
                    "at": stamp(happened), "recorded_at": stamp(recorded), "source": source,
-                   "notebook": str(notebook or ""), "details": details_text,
+                   "notebook": notebook or "", "details": details_text,
                    "prev_hash": snap.last_hash}
             row["hash"] = record_hash(row)
             return row
@@ -241,8 +414,8 @@ class EventLog:
         """Raise EventRefused unless the snapshot allows `event` for `phase` (at `at`)."""
         if snap.bound_plan is not None and snap.bound_plan != self.plan.id:
             raise EventRefused(phase, event, f"phase '{phase}' cannot {event}: the event log "
-                               f"{self.location} belongs to plan '{snap.bound_plan}', not "
-                               f"'{self.plan.id}' (use another --outputs folder)")
+                               f"{self.location} belongs to plan {brief(snap.bound_plan, 100)}, "
+                               f"not '{self.plan.id}' (use another --outputs folder)")
         events = self._rows_to_events(snap.rows)
         current = machine.replay(self.plan, events)
         reason = machine.refusal(self.plan, current, phase, event)
@@ -262,8 +435,8 @@ class EventLog:
         snap = self.store.snapshot(self.plan.id)
         if snap.bound_plan is not None and snap.bound_plan != self.plan.id:
             raise StoreError(f"{self.location}: this event log belongs to plan "
-                             f"'{snap.bound_plan}', not '{self.plan.id}' (use the right "
-                             "--outputs folder)")
+                             f"{brief(snap.bound_plan, 100)}, not '{self.plan.id}' (use the "
+                             "right --outputs folder)")
         return snap
 
     def events(self, phase: str | None = None) -> list[Event]:
@@ -272,16 +445,28 @@ class EventLog:
         return self._rows_to_events([r for r in rows if phase is None or r["phase"] == phase])
 
     def _rows_to_events(self, rows: list[dict[str, Any]]) -> list[Event]:
-        """Stored rows as events; a row that cannot be read is a store error, not a traceback."""
+        """Stored rows as events; a row that cannot be read is `UnreadableRecord` (one line
+        naming it), never a traceback."""
         out = []
         for row in rows:
             try:
                 out.append(Event.from_row(row))
-            except (ValueError, TypeError, KeyError, AttributeError) as exc:
-                raise StoreError(f"{self.location}: record {row.get('seq')} cannot be read "
-                                 f"({exc}); run `runbook verify` and restore the log from a "
-                                 "backup") from None
+            except RecordProblem as exc:
+                raise UnreadableRecord(self.location, row.get("seq"), str(exc)) from None
         return out
+
+    def read(self) -> tuple[list[Event], list[Unreadable]]:
+        """The log in order, and the records that cannot be read, marked instead of raised.
+
+        For views that must show what they can whatever the log holds (the report).
+        """
+        good, bad = [], []
+        for row in self._snapshot().rows:
+            try:
+                good.append(Event.from_row(row))
+            except RecordProblem as exc:
+                bad.append(Unreadable(row.get("seq"), str(exc)))
+        return good, bad
 
     def states(self) -> dict[str, str]:
         """Every phase of the plan -> its state."""
@@ -298,25 +483,12 @@ class EventLog:
 
 
 def verify_rows(snap: Snapshot, location: str = "") -> Verification:
-    """Check a snapshot's chain: seqs 1..n without gaps, each linking to and matching its hash."""
+    """Check a snapshot's chain: seqs 1..n without gaps, each linking to and matching its hash,
+    each readable. Whatever the rows hold, this returns (the first bad record named)."""
     where = f" ({location})" if location else ""
     previous, expected = GENESIS, 1
     for row in snap.rows:
-        problem = None
-        if row["seq"] != expected:
-            problem = (f"there is no record {expected} (the next is {row['seq']})"
-                       if row["seq"] > expected else
-                       f"a record numbered {row['seq']} is out of sequence")
-        elif row["prev_hash"] != previous:
-            problem = f"its previous-record hash does not match record {expected - 1}" \
-                if expected > 1 else "it does not start the chain"
-        else:
-            try:
-                good = record_hash(row) == row["hash"]
-            except (ValueError, TypeError, KeyError):
-                good = False
-            if not good:
-                problem = "its contents do not match its hash"
+        problem = _row_problem(row, expected, previous)
         if problem:
             return Verification(False, len(snap.rows), expected,
                                 f"record {expected} was edited, deleted or reordered: "
@@ -327,6 +499,12 @@ def verify_rows(snap: Snapshot, location: str = "") -> Verification:
         return Verification(False, len(snap.rows), last_seq,
                             f"record {last_seq} was edited, deleted or reordered: the log's "
                             f"head (its row in the plans table) is missing{where}", previous)
+    if snap.has_head and (type(snap.last_seq) is not int or not isinstance(snap.last_hash, str)):
+        bad = last_seq or 1
+        return Verification(False, len(snap.rows), bad,
+                            f"record {bad} was edited, deleted or reordered: the log's head "
+                            f"cannot be read (it ends at {brief(snap.last_seq)}){where}",
+                            previous)
     if snap.has_head and (snap.last_seq, snap.last_hash) != (last_seq, previous):
         bad = min(last_seq, snap.last_seq) + 1 if snap.last_seq != last_seq else last_seq
         return Verification(False, len(snap.rows), bad,
@@ -338,6 +516,32 @@ def verify_rows(snap: Snapshot, location: str = "") -> Verification:
     return Verification(True, len(snap.rows), None,
                         f"event log intact: {len(snap.rows)} records, last hash {previous}{where}",
                         previous)
+
+
+def _row_problem(row: dict[str, Any], expected: int, previous: str) -> str | None:
+    """Why stored `row` is not record `expected` linking to `previous`; None when it is."""
+    seq = row.get("seq")
+    if type(seq) is not int:
+        return f"its number is {brief(seq)}"
+    if seq != expected:
+        return (f"there is no record {expected} (the next is {seq})" if seq > expected else
+                f"a record numbered {seq} is out of sequence")
+    if row.get("prev_hash") != previous:
+        return (f"its previous-record hash does not match record {expected - 1}"
+                if expected > 1 else "it does not start the chain")
+    try:
+        Event.from_row(row)
+    except RecordProblem as exc:
+        return f"it cannot be read ({exc})"
+    try:
+        good = record_hash(row) == row.get("hash")
+    except NotAsWritten as exc:
+        return str(exc)
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError, OverflowError):
+        good = False
+    if not good:
+        return "its contents do not match its hash"
+    return None
 
 
 # --- moving logs between stores ----------------------------------------------------------
@@ -381,29 +585,29 @@ def _copy(src: Store, dst: Store, plans: list[str] | None) -> list[Copied]:
     chosen = list(dict.fromkeys(plans)) if plans else available
     unknown = [p for p in chosen if p not in available]
     if unknown:
-        raise StoreError(f"{src.location}: no log of plan '{unknown[0]}' there (it holds: "
-                         f"{', '.join(available)})")
+        raise StoreError(f"{src.location}: no log of plan {brief(unknown[0], 100)} there (it "
+                         f"holds: {', '.join(brief(p, 100) for p in available[:20])})")
     logs: dict[str, Snapshot] = {}
     for plan_id in chosen:
         snap = src.snapshot(plan_id)
         result = verify_rows(snap, src.location)
         if not result.ok:
-            raise ChainBroken(f"plan '{plan_id}': not copied, its log does not verify: "
+            raise ChainBroken(f"plan {brief(plan_id, 100)}: not copied, its log does not verify: "
                               f"{result.message}")
         logs[plan_id] = snap
 
     def check(plan_id: str, copied: Snapshot) -> None:
         result = verify_rows(copied, dst.location)
         if not result.ok or (copied.rows and result.last_hash != logs[plan_id].last_hash):
-            raise ChainBroken(f"plan '{plan_id}': the copy does not verify, nothing copied: "
-                              f"{result.message}")
+            raise ChainBroken(f"plan {brief(plan_id, 100)}: the copy does not verify, nothing "
+                              f"copied: {result.message}")
 
     added = dst.import_logs(logs, check)
     done = []
     for plan_id in chosen:
         verification = verify_rows(dst.snapshot(plan_id), dst.location)
         if not verification.ok:     # committed, yet not intact: say so, loudly
-            raise ChainBroken(f"plan '{plan_id}': copied, but the copy does not verify: "
+            raise ChainBroken(f"plan {brief(plan_id, 100)}: copied, but the copy does not verify: "
                               f"{verification.message}")
         done.append(Copied(plan_id, added[plan_id], len(logs[plan_id].rows) - added[plan_id],
                            verification))
@@ -433,9 +637,46 @@ def describe_store(location: str | Store | None = None) -> dict[str, Any]:
             "plans": plans}
 
 
-def _utc_text(stamped: str) -> str:
-    """A stored stamp as '2020-09-07 08:50:00 UTC' ('' stays '')."""
-    return f"{parse_stamp(stamped):%Y-%m-%d %H:%M:%S} UTC" if stamped else ""
+def _utc_text(stamped: Any) -> str:
+    """A stored stamp as '2020-09-07 08:50:00 UTC' ('' stays ''; one that cannot be read is
+    described, not parsed)."""
+    if not stamped:
+        return ""
+    try:
+        return f"{_read_stamp(stamped, 'at'):%Y-%m-%d %H:%M:%S} UTC"
+    except RecordProblem:
+        return f"unreadable: {brief(stamped)}"
+
+
+FIELDS = {"operator": (MAX_OPERATOR, ""), "reason": (MAX_REASON, "\n\t"),
+          "notebook": (MAX_NOTEBOOK, "")}
+"""Free-text fields of a record: (longest, control characters allowed)."""
+
+
+def check_fields(phase: str, event: str, **values: Any) -> None:
+    """Raise `EventRefused` unless each free-text field (`FIELDS`) may be recorded as given.
+
+    One rule for every source (CLI, notebook, rehearsal): text, valid UTF-8, within its
+    length, no control characters (but tab and newline in a reason): what the log accepts,
+    every reader of the log can show. An `operator` given must not be blank. Callers check
+    early, before anything is written; `EventLog.record` checks again.
+    """
+    for name, value in values.items():
+        value = "" if value is None else value
+        longest, allowed = FIELDS[name]
+        problem = None
+        if not isinstance(value, str):
+            problem = f"{name} must be text, not {type(value).__name__}"
+        elif _not_utf8(value):
+            problem = f"{name} is not valid UTF-8 text ({brief(value)})"
+        elif len(value) > longest:
+            problem = f"{name} is limited to {longest} characters"
+        elif (bad := _control(value, allowed)) is not None:
+            problem = f"control character U+{ord(bad):04X} is not allowed in {name}"
+        elif name == "operator" and not value.strip():
+            problem = "an operator name is required (--operator NAME)"
+        if problem:
+            raise EventRefused(phase, event, f"phase '{phase}' cannot {event}: {problem}")
 
 
 def _control(text: str, allowed: str) -> str | None:

@@ -553,17 +553,38 @@ def keep_notice(notice: Notice, outputs: str | os.PathLike[str],
 def sent_notices(plan: Plan, outputs: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """The notices kept in a run folder, oldest first (`at`, `kind`, `phase`, `format`,
     `subject`, `path` relative to the folder); unreadable lines are skipped."""
+    return read_notices_index(outputs)[0]
+
+
+NOTICE_FIELDS = ("at", "kind", "phase", "format", "subject", "path")
+"""What a line of notices.jsonl holds, each a text (or absent)."""
+
+
+def read_notices_index(outputs: str | os.PathLike[str]
+                       ) -> tuple[list[dict[str, Any]], list[int]]:
+    """The notices kept in a run folder, and the numbers of the lines that cannot be read.
+
+    The index is outside input by the time the report reads it (anyone may edit the file): a
+    line that is not a notice as `keep_notice` writes it (JSON object, a known kind, text
+    fields) is skipped and its number returned, so the report can say so.
+    """
     index = Path(outputs) / NOTICES_FOLDER / NOTICES_INDEX
     try:
-        lines = index.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError):
-        return []
-    out = []
-    for line in lines:
-        try:
-            record = json.loads(line)
-        except ValueError:
+        lines = index.read_bytes().splitlines()
+    except OSError:
+        return [], []
+    out, bad = [], []
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
             continue
-        if isinstance(record, dict) and record.get("kind") in KINDS:
+        try:
+            record = json.loads(raw.decode("utf-8"))
+        except (ValueError, RecursionError):
+            bad.append(number)
+            continue
+        if isinstance(record, dict) and record.get("kind") in KINDS and all(
+                isinstance(record.get(name, ""), str) for name in NOTICE_FIELDS):
             out.append(record)
-    return out
+        else:
+            bad.append(number)
+    return out, bad

@@ -471,7 +471,11 @@ def execute_phase(plan: str | os.PathLike[str] | Plan, phase: str, event: str, o
     carries the `Outcome`: the operator must not be told that nothing was recorded.
     """
     from . import execute
+    from .events import check_fields
 
+    # What the log would refuse is refused before a kernel starts or a notebook is left.
+    check_fields(phase, event, reason=reason,
+                 **({"operator": operator} if event != REVIEW or operator else {}))
     own = kernel is None
     if own:
         # A store password reaches the notebook through the kernel's environment only.

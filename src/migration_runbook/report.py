@@ -144,6 +144,10 @@ class Report:
     as_of: datetime
     store: str = ""          # where the event log is: a file, or a URL without password
     sent_notices: list[dict[str, Any]] = field(default_factory=list)
+    unreadable: list[Any] = field(default_factory=list)
+    """Records of the log that cannot be read (`events.Unreadable`): shown, not counted."""
+    unreadable_notices: list[int] = field(default_factory=list)
+    """Lines of notices/notices.jsonl that cannot be read."""
 
     @property
     def zone(self) -> ZoneInfo:
@@ -193,7 +197,9 @@ class Report:
     def overrun(self, phase_id: str, attempt: pd.Series | dict[str, Any]) -> timedelta:
         """How far an attempt ran past its window (a retry on another night gets a window of
         the planned length from its own start)."""
-        phase = self._phases.get(phase_id) or self.plan.phase(phase_id)
+        phase = self._phases.get(phase_id)
+        if phase is None:   # renamed or removed since: no planned window to overrun
+            return timedelta()
         start = pd.Timestamp(attempt["start_utc"]).to_pydatetime()
         end = attempt["end_utc"]
         end = self.as_of if pd.isna(end) else pd.Timestamp(end).to_pydatetime()
@@ -264,7 +270,9 @@ class Report:
             + ".",
             "Overruns: " + ("; ".join(overruns) if overruns else "none") + ".",
             f"Events recorded: {len(self.events)}; audit chain "
-            f"{'intact' if self.verification.ok else 'BROKEN'}.",
+            f"{'intact' if self.verification.ok else 'BROKEN'}."
+            + (f" {len(self.unreadable)} records cannot be read and are not counted (see "
+               "Decisions)." if self.unreadable else ""),
         ]
         facts_html = Markup("<ul class='report-facts'>") + Markup("").join(
             Markup("<li>") + escape(f) + Markup("</li>") for f in facts) + Markup("</ul>")
@@ -336,7 +344,7 @@ class Report:
 
     def decisions(self) -> Html:
         """Every event: who decided what, when, and why, with its notebook."""
-        if not self.events:
+        if not self.events and not self.unreadable:
             return Html(_p("No event recorded: the migration has not started."), "no events")
         rows = []
         for e in self.events:
@@ -345,13 +353,18 @@ class Report:
                 # Back-filled: say when it was written as well as when it happened.
                 when.append(f"(recorded {self.when(e.recorded_at)})")
             why = [e.reason or "-"]
-            details = e.details or {}
+            details = e.details if isinstance(e.details, dict) else {}
             if details.get("override"):
-                failed = ", ".join(map(str, details.get("failed_checks", []))) or "checks"
+                listed = details.get("failed_checks")
+                failed = ", ".join(map(str, listed if isinstance(listed, list) else [])) \
+                    or "checks"
                 why.append(f"override of failed pre-flight checks: {failed}")
             rows.append([e.seq, _lines(*when), self._phase_name(e.phase),
                          _badge(e.event, _event_kind(e.event)), e.operator, _lines(*why),
                          e.source, self._notebook_link(e.notebook)])
+        for bad in self.unreadable:
+            rows.append([_printable(bad.seq), "-", "-", _badge("unreadable", "bad"), "-",
+                         f"{bad.label} cannot be read: {_printable(bad.problem)}", "-", ""])
         return Html(table(["#", "when", "phase", "event", "who", "why", "source", "notebook"],
                           rows, "report-decisions"), f"{len(self.events)} events")
 
@@ -362,7 +375,7 @@ class Report:
             return Html(_p("No phase was rolled back."), "no rollbacks")
         rows = []
         for _, a in rolled.iterrows():
-            phase = self.plan.phase(a["phase"])
+            phase = self._phases.get(a["phase"])
             started = a["rollback_start_utc"]
             event = self._event(a["phase"], "rollback", started)
             done = a["outcome"] == "rolled-back"
@@ -373,16 +386,21 @@ class Report:
             else:
                 took = f"still rolling back after {_length(pd.Timestamp(self.as_of) - started)}"
             late = ""
-            if not pd.isna(started) and started > pd.Timestamp(phase.rollback_deadline):
+            if phase is not None and not pd.isna(started) and \
+                    started > pd.Timestamp(phase.rollback_deadline):
                 late = ("started after the rollback deadline "
                         f"({self.when(phase.rollback_deadline)})")
+            # A phase renamed or removed since its rollback keeps its row, under its old id.
+            name = _lines(phase.name, f"({phase.id})") if phase is not None else \
+                _lines(a["phase"], "(not in this plan revision)")
+            planned = f"planned {_length(phase.rollback.duration)}" if phase is not None else ""
             rows.append([
-                _lines(phase.name, f"({phase.id})"), a["attempt"],
+                name, a["attempt"],
                 _lines(event.reason or "-" if event else "-",
                        f"decided by {event.operator}" if event else ""),
                 self.when(started) or "-",
                 self.when(a["end_utc"]) if done else "-",
-                _lines(took, f"planned {_length(phase.rollback.duration)}", late),
+                _lines(took, planned, late),
             ])
         return Html(table(["phase", "attempt", "reason", "rollback started", "rolled back",
                            "took"], rows, "report-rollbacks"), f"{len(rolled)} rollbacks")
@@ -415,8 +433,8 @@ class Report:
         """Pre-flight check results recorded with the events (details["checks"])."""
         rows = []
         for e in self.events:
-            results = (e.details or {}).get("checks")
-            if not results:
+            results = (e.details if isinstance(e.details, dict) else {}).get("checks")
+            if not results or not isinstance(results, dict | list):
                 continue
             items = results.items() if isinstance(results, dict) else \
                 ((r.get("name", ""), r) for r in results if isinstance(r, dict))
@@ -457,14 +475,20 @@ class Report:
 
     def notices(self) -> Html:
         """The customer notices sent, as the notices module kept them in the run folder."""
+        skipped = Markup("")
+        if self.unreadable_notices:
+            lines = ", ".join(map(str, self.unreadable_notices[:20])) + \
+                (" ..." if len(self.unreadable_notices) > 20 else "")
+            skipped = _p(f"{len(self.unreadable_notices)} lines of notices/notices.jsonl cannot "
+                         f"be read and are not shown (line {lines}).", "report-unreadable")
         if not self.sent_notices:
-            return Html(_p("No notices recorded."), "no notices recorded")
+            return Html(_p("No notices recorded.") + skipped, "no notices recorded")
         rows = [[self.when(_instant(n.get("at"))), n.get("kind", ""),
                  self._phase_name(n["phase"]) if n.get("phase") else "-",
                  n.get("subject", ""), self._notebook_link(n.get("path", ""))]
                 for n in self.sent_notices]
-        return Html(table(["sent", "kind", "phase", "subject", "file"], rows, "report-notices"),
-                    f"{len(rows)} notices")
+        return Html(table(["sent", "kind", "phase", "subject", "file"], rows, "report-notices")
+                    + skipped, f"{len(rows)} notices")
 
     # --- helpers -------------------------------------------------------------------------
 
@@ -491,25 +515,41 @@ class Report:
         """A link to `path` relative to the report's folder (text only if it is gone)."""
         if not path:
             return Markup("")
-        target = Path(path)
-        if not target.is_absolute():
-            inside = self.outputs / target
-            target = inside if inside.exists() else Path.cwd() / target
-        relative = os.path.relpath(target.resolve(), self.outputs.resolve())
+        if not isinstance(path, str) or _printable(path) != path:
+            # Recorded by an older version, or edited: shown as text, never opened.
+            return Markup(f"{escape(_printable(path))} (not a readable path)")
+        try:
+            target = Path(path)
+            if not target.is_absolute():
+                inside = self.outputs / target
+                target = inside if inside.exists() else Path.cwd() / target
+            relative = os.path.relpath(target.resolve(), self.outputs.resolve())
+            exists = target.exists()
+        except (OSError, ValueError):
+            return Markup(f"{escape(path)} (not a readable path)")
         href = quote(Path(relative).as_posix())
         label = escape(Path(relative).as_posix())
-        if not target.exists():
+        if not exists:
             return Markup(f"{label} (missing)")
         return Markup(f'<a href="{escape(href)}">{label}</a>')
 
 
 def _instant(value: Any) -> datetime | None:
-    if not value:
+    if not value or not isinstance(value, str | datetime):
         return None
     try:
         return times.parse_instant(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
+
+
+def _printable(value: Any, limit: int = 200) -> str:
+    """Text read from outside (the log, the notices index) with control characters and bytes
+    that were not UTF-8 shown as escapes, cut to `limit` characters."""
+    text = value if isinstance(value, str) else repr(value)
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    text = "".join(c if c.isprintable() or c in "\n\t" else f"\\x{ord(c):02x}" for c in text)
+    return text[:limit] + ("..." if len(text) > limit else "")
 
 
 def _signed(minutes: float) -> str:
@@ -534,11 +574,31 @@ def _event_kind(event: str) -> str:
             "no-go": "warn", "start": "warn"}.get(event, "muted")
 
 
-def _sent_notices(plan: Plan, outputs: Path) -> list[dict[str, Any]]:
-    """The notices kept in the run folder (`runbook notices ... --outputs`), oldest first."""
-    from .notices import sent_notices
+def _sent_notices(plan: Plan, outputs: Path) -> tuple[list[dict[str, Any]], list[int]]:
+    """The notices kept in the run folder (`runbook notices ... --outputs`), oldest first,
+    and the lines of its index that cannot be read."""
+    from .notices import read_notices_index
 
-    return sent_notices(plan, outputs)
+    return read_notices_index(outputs)
+
+
+def as_of_moment(as_of: str | datetime | None, events: list[Any]) -> datetime:
+    """The moment attempts still running are counted to: `as_of`, or now (or the last event,
+    if later: a rehearsal in simulated time). ReportError, one line, for an `as_of` that is
+    not a time or is earlier than a recorded event (durations would come out negative)."""
+    last = max(events, key=lambda e: e.at, default=None)
+    if not as_of:
+        return max([times.now(), *([last.at] if last else [])])
+    try:
+        moment = times.parse_instant(as_of)
+    except ValueError as exc:
+        raise ReportError(f"--as-of: {exc}") from None
+    if last is not None and moment < last.at:
+        raise ReportError(f"--as-of {times.format_iso_utc(moment)} is earlier than the last "
+                          f"recorded event (#{last.seq}, {_printable(last.event)} of "
+                          f"'{_printable(last.phase)}' at {times.format_iso_utc(last.at)}); "
+                          "give a time at or after it, or leave --as-of out")
+    return moment
 
 
 def load(plan: str | os.PathLike[str] | Plan, outputs: str | os.PathLike[str] = "",
@@ -553,27 +613,27 @@ def load(plan: str | os.PathLike[str] | Plan, outputs: str | os.PathLike[str] = 
     """
     from .events import open_log
     from .phase import locate_outputs, locate_plan
-    from .states import actual_windows
+    from .states import actual_windows, replay
 
     # Relative paths work from JupyterLab (cwd runbooks/) and from the project folder alike.
     model = plan if isinstance(plan, Plan) else load_plan(locate_plan(plan))
     folder = locate_outputs(outputs or None, model)
     log = open_log(model, outputs=folder, store=store or None)
     try:
-        events = log.events()
-        states = log.states()
+        # Whatever the log holds, the report renders: records that cannot be read are
+        # marked (and the audit says the chain is broken), never a reason to fail.
+        events, unreadable = log.read()
         verification = log.verify()
         location = log.location   # a server URL without its password
     finally:
         log.close()
+    states = replay(model, events)
     windows = actual_windows(model, events)
-    if as_of:
-        moment = times.parse_instant(as_of)
-    else:
-        moment = max([times.now(), *(e.at for e in events)])
+    moment = as_of_moment(as_of, events)
+    notices, bad_lines = _sent_notices(model, folder)
     return Report(plan=model, outputs=folder, events=events, windows=windows, states=states,
                   verification=verification, as_of=moment, store=location,
-                  sent_notices=_sent_notices(model, folder))
+                  sent_notices=notices, unreadable=unreadable, unreadable_notices=bad_lines)
 
 
 # --- rendering -----------------------------------------------------------------------------
@@ -671,7 +731,9 @@ def render_report(plan: Plan, outputs: Path, store: str | None = None, pdf: bool
     if not plan.source:
         raise ReportError(f"plan '{plan.id}' has no file to give the report notebook")
     with open_log(plan, outputs, store) as log:
-        log.events()   # an unreachable or foreign store fails here, in one line, cheaply
+        # An unreachable or foreign store fails here, in one line, cheaply; so does an
+        # --as-of before the last event. Unreadable records are the report's to show.
+        as_of_moment(as_of, log.read()[0])
     fd, tmp_name = tempfile.mkstemp(prefix=".report.", suffix=".ipynb", dir=outputs)
     os.close(fd)
     tmp = Path(tmp_name)

@@ -21,12 +21,15 @@ from __future__ import annotations
 import errno
 import os
 import re
+import shutil
 import sqlite3
+import tempfile
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from sqlalchemy import (
     Column,
@@ -158,9 +161,18 @@ class Store:
                  single_plan: bool | None = None):
         try:
             parsed = make_url(url.strip()) if isinstance(url, str) else url
-        except ArgumentError:
+            parsed.port  # noqa: B018 - a port that is not a number fails here, not later
+        except (ArgumentError, ValueError, TypeError):
             raise StoreError(f"event store '{mask_url(str(url))}' is not a database URL (use "
-                             "sqlite:///PATH or postgresql://USER@HOST/DB)") from None
+                             "sqlite:///PATH or postgresql://USER@HOST[:PORT]/DB, the port a "
+                             "number)") from None
+        if isinstance(url, str) and parsed.get_backend_name() == "sqlite" and \
+                "?" in url.split("://", 1)[-1]:
+            # make_url reads '?' as the start of a query and drops the rest of the path: a
+            # store at another file would be opened without a word.
+            raise StoreError(f"event store '{mask_url(url.strip())}': '?' starts a URL query, "
+                             "which a SQLite store does not take; name the file or run folder "
+                             "without sqlite:// (or write '?' as %3F)")
         self.given = parsed      # as the user wrote it: what messages show (password masked)
         if parsed.drivername in ("postgresql", "postgres"):
             # psycopg 3 (SQLAlchemy's default for postgresql:// is psycopg2).
@@ -186,6 +198,7 @@ class Store:
         self.timeout = timeout
         self.single_plan = self.backend == "sqlite" if single_plan is None else single_plan
         self._engine: Engine | None = None
+        self._reader: Engine | None = None
         self._schema_checked = False
 
     # --- where ---------------------------------------------------------------------------
@@ -207,6 +220,19 @@ class Store:
         if self._engine is None:
             self._engine = self._create_engine()
         return self._engine
+
+    @property
+    def reader(self) -> Engine:
+        """The engine reads go through: a SQLite file is opened read-only (`open_readonly`),
+        so a log on read-only media, or a copy kept read-only, can be read."""
+        if self.backend != "sqlite":
+            return self.engine
+        if self._reader is None:
+            path, timeout = self.path, self.timeout
+            self._reader = create_engine("sqlite://",
+                                         creator=lambda: open_readonly(path, timeout))
+            _sqlite_hooks(self._reader, timeout, readonly=True)
+        return self._reader
 
     def _create_engine(self) -> Engine:
         try:
@@ -240,7 +266,7 @@ class Store:
         while True:
             stage = "work"
             try:
-                with self.engine.connect() as conn:
+                with (self.engine if write else self.reader).connect() as conn:
                     if write:
                         conn.execution_options(runbook_immediate=True)
                     with conn.begin():
@@ -251,6 +277,8 @@ class Store:
                         result = work(conn)
                         stage = "commit"
                     stage = "done"
+                    if write and self.backend == "sqlite":
+                        _checkpoint(conn)
                 return result
             except (SQLAlchemyError, sqlite3.Error, OSError) as exc:
                 if stage == "done":     # committed; only giving the connection back failed
@@ -455,7 +483,7 @@ class Store:
                 here = self._read(conn, plan_id, None, lock=True)
                 if self.single_plan and here.bound_plan not in (None, plan_id):
                     raise StoreError(f"{self.location}: this store holds the log of plan "
-                                     f"'{here.bound_plan}', not '{plan_id}'; copy into another "
+                                     f"{here.bound_plan!r}, not {plan_id!r}; copy into another "
                                      "file")
                 _check_prefix(self.location, plan_id, here.rows, source.rows)
                 new = source.rows[len(here.rows):]
@@ -478,6 +506,10 @@ class Store:
 
     def close(self) -> None:
         """Release connections (the store can be used again afterwards)."""
+        # Readers first: the writer's connection, closing last, removes the -wal and -shm.
+        if self._reader is not None:
+            self._reader.dispose()
+            self._reader = None
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
@@ -487,11 +519,11 @@ def _check_prefix(location: str, plan_id: str, here: list[dict[str, Any]],
                   source: list[dict[str, Any]]) -> None:
     """Refuse a copy onto a log that is not the start of the copied one."""
     if len(here) > len(source):
-        raise StoreError(f"{location}: plan '{plan_id}' already has {len(here)} records here, "
+        raise StoreError(f"{location}: plan {plan_id!r} already has {len(here)} records here, "
                          f"more than the {len(source)} being copied; nothing copied")
     for mine, theirs in zip(here, source, strict=False):
         if any(mine[c] != theirs[c] for c in COLUMNS):
-            raise StoreError(f"{location}: plan '{plan_id}' already has a different record "
+            raise StoreError(f"{location}: plan {plan_id!r} already has a different record "
                              f"{mine['seq']} here (hash {str(mine['hash'])[:12]}, copied "
                              f"{str(theirs['hash'])[:12]}); nothing copied")
 
@@ -572,15 +604,105 @@ def _insert_ignore(backend: str, table: Table):
     return dialect.insert(table).on_conflict_do_nothing()
 
 
-def _sqlite_hooks(engine: Engine, timeout: float) -> None:
-    """WAL, full sync, and SQLAlchemy-controlled BEGIN (IMMEDIATE for writers)."""
+def _checkpoint(conn: Connection, tries: int = 20) -> None:
+    """Copy the write-ahead log into the database file, so that `events.sqlite` alone holds
+    every acknowledged event (a copy of the file, read-only media).
+
+    PASSIVE: never waits on readers; tried again briefly while a reader holds old frames. A
+    checkpoint that cannot finish costs nothing: the events are safe in the WAL, and the last
+    connection to close checkpoints too.
+    """
+    for _ in range(tries):
+        try:  # on the driver's connection: outside any transaction, as a checkpoint must be
+            raw = conn.connection.dbapi_connection
+            _busy, frames, done = raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except (SQLAlchemyError, sqlite3.Error, AttributeError, TypeError):
+            return
+        if frames <= 0 or done >= frames:
+            return
+        time.sleep(0.01)
+
+
+def open_readonly(path: Path, timeout: float) -> sqlite3.Connection:
+    """A read-only connection to the SQLite file at `path` that works on read-only media.
+
+    First `mode=ro` (sees what writers are doing, through the WAL). Where SQLite cannot open
+    even that (a WAL file needs its `-shm`, which a read-only folder cannot hold), the file is
+    opened `immutable`, or, if a `-wal` file beside it still holds records, a copy of both is
+    read from a temporary folder, so no acknowledged event is missed.
+    """
+    absolute = Path(os.path.abspath(path))
+    uri = f"file:{quote(str(absolute))}"
+    try:
+        conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=timeout,
+                               check_same_thread=False)
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return conn
+        except sqlite3.Error:
+            conn.close()
+            raise
+    except sqlite3.OperationalError as exc:
+        if not _read_only_media(exc):
+            raise
+    wal = absolute.with_name(absolute.name + "-wal")
+    if not (wal.exists() and wal.stat().st_size > 0):
+        return sqlite3.connect(f"{uri}?immutable=1", uri=True, timeout=timeout,
+                               check_same_thread=False)
+    folder = tempfile.mkdtemp(prefix="runbook-readonly-")
+    try:
+        shutil.copyfile(absolute, Path(folder) / absolute.name)
+        shutil.copyfile(wal, Path(folder) / wal.name)
+        conn = sqlite3.connect(str(Path(folder) / absolute.name), timeout=timeout,
+                               check_same_thread=False, factory=_CopyConnection)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    conn.folder = folder
+    return conn
+
+
+class _CopyConnection(sqlite3.Connection):
+    """A connection to a temporary copy of a log, removed when the connection closes."""
+
+    folder = ""
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            if self.folder:
+                shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _read_only_media(exc: sqlite3.Error) -> bool:
+    """Whether SQLite failed to open a file for lack of write access around it."""
+    name = getattr(exc, "sqlite_errorname", "")
+    return name.startswith(("SQLITE_CANTOPEN", "SQLITE_READONLY")) or \
+        "readonly" in str(exc).lower() or "unable to open" in str(exc).lower()
+
+
+def _text(data: bytes) -> str:
+    """SQLite text as str; bytes that are not UTF-8 (a record edited in the database) become
+    lone surrogates, which the log's reader names as not UTF-8, instead of a decode error."""
+    return data.decode("utf-8", "surrogateescape")
+
+
+def _sqlite_hooks(engine: Engine, timeout: float, readonly: bool = False) -> None:
+    """WAL, full sync, and SQLAlchemy-controlled BEGIN (IMMEDIATE for writers).
+
+    `readonly`: a reader's connection (`open_readonly`) changes nothing, not even the
+    journal mode."""
 
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None   # we emit BEGIN ourselves
+        dbapi_connection.text_factory = _text
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+            if readonly:
+                return
             if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
                 cursor.execute("PRAGMA journal_mode = WAL")
             # An acknowledged event survives a power cut, not only a killed process.
