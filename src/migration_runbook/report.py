@@ -548,7 +548,8 @@ def load(plan: str | os.PathLike[str] | Plan, outputs: str | os.PathLike[str] = 
     `plan`: a plan or its file; `outputs`: the run's folder (default outputs/<plan id>);
     relative paths are looked up as the phase notebook does. `store`: an event store URL
     (default $RUNBOOK_STORE, else the SQLite file in `outputs`); `as_of`: the moment attempts
-    still running are counted to (default: now, or the last event if that is later, as in a
+    still running are counted to (naive: in the plan's zone; see `chronology.read_as_of`;
+    default: now, or the last event if that is later, as in a
     rehearsal in simulated time).
     """
     from .events import open_log
@@ -568,7 +569,9 @@ def load(plan: str | os.PathLike[str] | Plan, outputs: str | os.PathLike[str] = 
         log.close()
     windows = actual_windows(model, events)
     if as_of:
-        moment = times.parse_instant(as_of)
+        from .chronology import read_as_of
+
+        moment = read_as_of(model, as_of, events, option="as_of")
     else:
         moment = max([times.now(), *(e.at for e in events)])
     return Report(plan=model, outputs=folder, events=events, windows=windows, states=states,
