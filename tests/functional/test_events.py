@@ -168,8 +168,8 @@ def test_an_event_earlier_than_the_phase_s_previous_one_is_refused(log):
 
 
 def test_another_phase_s_times_do_not_constrain_back_filling(log):
-    log.record(PHASE, "note", "alice", at="2020-09-07T20:00:00Z")
-    log.record("messaging-core", "note", "alice", at="2020-09-07T19:00:00Z")
+    log.record(PHASE, "note", "alice", at="2020-09-07T22:00:00Z")
+    log.record("messaging-core", "note", "alice", at="2020-09-07T21:30:00Z")
     log.record("api-endpoints", "note", "alice", reason="vendor call a week before",
                at="2020-09-01T09:00:00Z")
 
