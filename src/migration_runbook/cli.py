@@ -269,8 +269,9 @@ def verify(plan: str, outputs: str | None, store: str | None, expect: str | None
 @click.argument("plan")
 @click.option("--outputs", default=None, help=OUTPUTS_HELP + " The report is written there.")
 @click.option("--store", default=None, help=STORE_HELP)
-@click.option("--as-of", "as_of", default=None, help="ISO time that attempts still running "
-              "are counted to; default now.")
+@click.option("--as-of", "as_of", default=None, help="Time that attempts still running are "
+              "counted to ('YYYY-MM-DD HH:MM' in the plan's zone, or ISO 8601 with an offset); "
+              "default now. Not over 5 minutes ahead (but for a rehearsal's log).")
 @click.option("--pdf", is_flag=True, help="Also print report.pdf with headless Chromium.")
 def report(plan: str, outputs: str | None, store: str | None, as_of: str | None,
            pdf: bool) -> None:
@@ -286,6 +287,8 @@ def report(plan: str, outputs: str | None, store: str | None, as_of: str | None,
     with Kernel(warm=KERNEL_WARM, env=store_env(store)) as kernel:
         model = load_plan(plan)
         folder = Path(outputs) if outputs else default_outputs(model)
+        if as_of:
+            as_of = _typed_as_of(model, as_of, folder, store)
         path = render_report(model, folder, store=store, pdf=pdf, as_of=as_of, km=kernel)
     click.echo(f"{path}: post-migration report ({path.stat().st_size / 1e6:.1f} MB), "
                f"notebook {path.with_suffix('.ipynb')}"
@@ -402,8 +405,9 @@ def _status(message: str) -> Any:
 @click.argument("event", type=PHASE_EVENTS, metavar="EVENT")
 @click.option("--operator", required=True, help="Who decides; recorded with the event.")
 @click.option("--reason", default="", help="Why; needed to override a failed pre-flight check.")
-@click.option("--at", default="", help="When it happened (ISO 8601, no offset = UTC); "
-              "default now.")
+@click.option("--at", default="", help="When it happened: 'YYYY-MM-DD HH:MM' in the plan's "
+              "zone, or ISO 8601 with an offset; default now. Echoed in local time and UTC; "
+              "not over 5 minutes ahead; over 12 hours from the window needs --reason.")
 @click.option("--outputs", default=None, help=OUTPUTS_HELP + " Notebooks are kept in its "
               "notebooks/ folder.")
 @click.option("--store", default=None, help=STORE_HELP + " A password in it reaches the "
@@ -432,6 +436,7 @@ def phase_command(plan: str, phase_id: str, event: str, operator: str, reason: s
             outcome = execute_phase(plan, phase_id, event, operator, reason, at, outputs,
                                     source="cli", store=store, starting=starting)
         except RecordedThenFailed as exc:
+            _said_at(exc.outcome.plan, at)
             _said_recorded(exc.outcome)  # a later cell failed: the decision stands
             raise
         except RunbookError as exc:
@@ -440,6 +445,7 @@ def phase_command(plan: str, phase_id: str, event: str, operator: str, reason: s
             if isinstance(exc, EventRefused):
                 raise _empty_log_hint(exc, plan, outputs, store) from None
             raise
+    _said_at(outcome.plan, at)
     if outcome.recorded is None and event == "review":
         click.echo(f"{phase_id}: reviewed; nothing recorded")
     _said_recorded(outcome)
@@ -461,6 +467,26 @@ def _empty_log_hint(exc: Any, plan: str, outputs: str | None, store: str | None)
     which = "--store" if store else "--outputs"
     return EventRefused(exc.phase, exc.event, f"{exc.reason}; the event log {location} holds "
                         f"no events yet (is {which} the run's?)")
+
+
+def _said_at(model: Any, at: str) -> None:
+    """Echo how a typed `--at` was read: local time with its abbreviation, and UTC."""
+    if at.strip():
+        from .chronology import read_typed
+
+        click.echo(f"--at {_visible(times.describe_typed(at, read_typed(model, at), model.zone))}")
+
+
+def _typed_as_of(model: Any, as_of: str, outputs: Any, store: str | None) -> str:
+    """`--as-of` read in the plan's zone and checked (`chronology.read_as_of`), echoed in local
+    time and UTC; returned as ISO UTC, which every reader takes as is."""
+    from .chronology import read_as_of
+    from .events import open_log
+
+    with open_log(model, outputs, store) as event_log:
+        moment = read_as_of(model, as_of, event_log.events())
+    click.echo(f"--as-of {_visible(times.describe_typed(as_of, moment, model.zone))}")
+    return times.format_iso_utc(moment)
 
 
 def _said_recorded(outcome: Any) -> None:

@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from . import chronology, times
 from . import states as machine
-from . import times
 from .errors import EventRefused, RunbookError, StoreError
 from .plan import Plan
 from .store import (
@@ -348,19 +348,27 @@ class EventLog:
 
     # --- writing -------------------------------------------------------------------------
 
-    def check(self, phase: str, event: str) -> None:
-        """Raise EventRefused if `event` may not be recorded for `phase` now; writes nothing."""
+    def check(self, phase: str, event: str, at: datetime | None = None, reason: str = "",
+              source: str = "cli") -> None:
+        """Raise EventRefused if `event` may not be recorded for `phase` now; writes nothing.
+
+        `at`: a typed time (UTC) the event would carry, judged as `record` judges it.
+        """
         self._refuse_unknown(phase, event)
-        snap = self.store.snapshot(self.plan.id, self._relevant(phase))
-        self._judge(snap, phase, event, at=None)
+        snap = self.store.snapshot(self.plan.id, self._relevant(phase, source))
+        self._judge(snap, phase, event, at=at, typed=at is not None, reason=reason,
+                    source=source)
 
     def record(self, phase: str, event: str, operator: str, reason: str = "",
                at: datetime | str | None = None, source: str = "cli", notebook: str = "",
                details: dict | None = None) -> Event:
         """Check and append one event in one transaction; EventRefused (nothing written) if not.
 
-        `at` is when it happened (default now; ISO text without an offset means UTC), for
-        back-filling and rehearsals; it may not be earlier than the phase's previous event.
+        `at` is when it happened (default now; ISO text without an offset is in the plan's
+        zone), for back-filling and rehearsals. A given `at` is judged by
+        `chronology.typed_refusal`: not over 5 minutes ahead (but in a rehearsal's own log),
+        not over 12 hours from the phase's window without a reason, not before the phase's
+        previous event, and a `go` not before its dependencies completed.
         """
         self._refuse_unknown(phase, event)
         operator = (operator or "").strip() if isinstance(operator, str) else operator
@@ -371,7 +379,7 @@ class EventLog:
                                f"{brief(source)} (sources: {', '.join(SOURCES)})")
         try:
             when = None if at is None or (isinstance(at, str) and not at.strip()) \
-                else times.parse_instant(at)
+                else times.parse_typed(at, self.plan.zone)
         except (ValueError, TypeError) as exc:
             raise EventRefused(phase, event, f"phase '{phase}' cannot {event}: at: {exc}") \
                 from None
@@ -388,7 +396,8 @@ class EventLog:
         def decide(snap: Snapshot) -> dict[str, Any]:
             recorded = times.now()
             happened = when or recorded
-            self._judge(snap, phase, event, at=happened)
+            self._judge(snap, phase, event, at=happened, typed=when is not None,
+                        reason=reason or "", source=source, now=recorded)
             row = {"seq": snap.last_seq + 1, "plan": self.plan.id, "phase": phase,
                    "event": event, "operator": operator, "reason": reason or "",
                    "at": stamp(happened), "recorded_at": stamp(recorded), "source": source,
@@ -399,35 +408,44 @@ class EventLog:
 
         if not self.store.exists():
             decide(Snapshot())   # refuse before anything is created
-        row = self.store.append(self.plan.id, self._relevant(phase), decide,
+        row = self.store.append(self.plan.id, self._relevant(phase, source), decide,
                                 created_at=stamp(times.now()))
         return Event.from_row(row)
 
-    def _relevant(self, phase: str) -> set[str]:
+    def _relevant(self, phase: str, source: str = "cli") -> set[str] | None:
+        """The phases whose events judge one of `phase`'s; all of them for a rehearsal's,
+        which may only go into a log of its own (`chronology.typed_refusal`)."""
+        if source == chronology.REHEARSAL:
+            return None
         return {phase, *self.plan.phase(phase).depends_on}
 
     def _refuse_unknown(self, phase: str, event: str) -> None:
         if event not in machine.EVENTS or phase not in self._phase_ids:
             raise EventRefused(phase, event, machine.refusal(self.plan, {}, phase, event) or "")
 
-    def _judge(self, snap: Snapshot, phase: str, event: str, at: datetime | None) -> None:
-        """Raise EventRefused unless the snapshot allows `event` for `phase` (at `at`)."""
+    def _judge(self, snap: Snapshot, phase: str, event: str, at: datetime | None,
+               typed: bool = False, reason: str = "", source: str = "cli",
+               now: datetime | None = None) -> None:
+        """Raise EventRefused unless the snapshot allows `event` for `phase` (at `at`, a
+        typed time when `typed`: see `chronology.typed_refusal`)."""
         if snap.bound_plan is not None and snap.bound_plan != self.plan.id:
             raise EventRefused(phase, event, f"phase '{phase}' cannot {event}: the event log "
                                f"{self.location} belongs to plan {brief(snap.bound_plan, 100)}, "
                                f"not '{self.plan.id}' (use another --outputs folder)")
         events = self._rows_to_events(snap.rows)
         current = machine.replay(self.plan, events)
-        reason = machine.refusal(self.plan, current, phase, event)
-        if reason:
-            raise EventRefused(phase, event, reason)
-        previous = next((e for e in reversed(events) if e.phase == phase), None)
-        if at is not None and previous is not None and at < previous.at:
-            zone = self.plan.zone
-            raise EventRefused(phase, event, (
-                f"phase '{phase}' cannot {event} at {times.format_both(at, zone)}: that is "
-                f"before its previous event ({previous.event} at "
-                f"{times.format_both(previous.at, zone)})"))
+        refused = machine.refusal(self.plan, current, phase, event)
+        if refused:
+            raise EventRefused(phase, event, refused)
+        if at is None:
+            return
+        if typed:
+            late = chronology.typed_refusal(self.plan, events, phase, event, at,
+                                            now or times.now(), reason, source)
+        else:
+            late = chronology.order_refusal(self.plan, events, phase, event, at)
+        if late:
+            raise EventRefused(phase, event, late)
 
     # --- reading -------------------------------------------------------------------------
 

@@ -180,6 +180,8 @@ class PhaseRun:
     store: str | None = None
     results: list[CheckResult] | None = None
     recorded: Event | None = None
+    at_typed: str = ""
+    """`at` as the operator typed it (shown beside how it was read)."""
 
     @property
     def records(self) -> bool:
@@ -217,6 +219,8 @@ class PhaseRun:
                          f"{times.format_both(p.rollback_deadline, zone)} at the latest"],
             ["this run", f"{self.event}" + (f" by {self.operator}" if self.operator else "")
              + (f" at {times.format_both(self.at, zone)}" if self.at else "")],
+            *([["time typed", times.describe_typed(self.at_typed, self.at, zone)]]
+              if self.at and self.at_typed else []),
         ])
         view.line("Impacts", strong=True)
         if p.impacts:
@@ -271,7 +275,8 @@ class PhaseRun:
 
     def _refusal(self, log: EventLog) -> str | None:
         try:
-            log.check(self.phase.id, self.event)
+            log.check(self.phase.id, self.event, at=self.at, reason=self.reason,
+                      source=self.source)
         except EventRefused as exc:
             return str(exc)
         return None
@@ -320,7 +325,9 @@ class PhaseRun:
         details: dict[str, Any] = {}
         if self.event == "go":
             with self.log() as log:
-                log.check(self.phase.id, "go")  # the gate first: its reason is the real one
+                # the gate first: its reason is the real one
+                log.check(self.phase.id, "go", at=self.at, reason=self.reason,
+                          source=self.source)
             if self.results is None:
                 self.results = run_checks(self.phase.checks)
             details = go_details(self.phase, self.results, self.reason)
@@ -403,7 +410,8 @@ def open_run(plan: str | os.PathLike[str], phase: str, event: str, operator: str
     plan: path of the plan (relative paths: see `locate_plan`); phase: its id; event: one of
     `CHOICES`; operator: who decides (needed to record); reason: why (needed to override a
     failed check); outputs: the folder of the log and notebooks (default `outputs/<plan id>`);
-    at: ISO time of the event (empty: now); source: notebook, cli or rehearsal; notebook: the
+    at: the time of the event (empty: now), 'YYYY-MM-DD HH:MM' in the plan's zone or ISO 8601
+    with an offset; source: notebook, cli or rehearsal; notebook: the
     path of the executed notebook, recorded with the event; store: an event store URL.
     Every one is taken as text (see `as_text`): `papermill -p operator 42` passes a number.
     """
@@ -419,12 +427,12 @@ def open_run(plan: str | os.PathLike[str], phase: str, event: str, operator: str
     if event != REVIEW and not operator.strip():
         raise EventRefused(phase, event, f"phase '{phase}' cannot {event}: no operator given "
                                          "(say who decides: -p operator NAME)")
-    try:
-        when = times.parse_instant(at) if str(at or "").strip() else None
-    except ValueError as exc:
-        raise RunbookError(f"at: {exc}") from None
+    from .chronology import read_typed
+
+    when = read_typed(model, at, "at") if at.strip() else None
     return PhaseRun(model, found, event, operator.strip(), reason.strip(),
-                    locate_outputs(outputs, model), when, source, notebook, store or None)
+                    locate_outputs(outputs, model), when, source, notebook, store or None,
+                    at_typed=at.strip())
 
 
 def as_text(value: Any) -> str:
@@ -486,18 +494,17 @@ def execute_phase(plan: str | os.PathLike[str] | Plan, phase: str, event: str, o
         if event not in CHOICES:
             raise EventRefused(phase, event, f"phase '{phase}': unknown event '{event}' "
                                              f"(events: {', '.join(CHOICES)})")
-        if str(at or "").strip():
-            try:
-                times.parse_instant(at)
-            except ValueError as exc:
-                raise RunbookError(f"--at: {exc}") from None
+        from .chronology import read_typed
+
+        when = read_typed(model, at, "--at") if str(at or "").strip() else None
         folder = Path(outputs).expanduser() if outputs else _default_outputs(model)
         folder = folder.resolve()
         if event != REVIEW:
             from .events import open_log
 
             with open_log(model, folder, store) as log:
-                log.check(phase, event)
+                # A typed time is judged here too: a refusal uses no notebook number.
+                log.check(phase, event, at=when, reason=reason, source=source)
         output = execute.reserve_output(folder / "notebooks", phase, event)
         recorded_as = output.relative_to(folder).as_posix()
         parameters = {"plan": str(Path(model.source).resolve()), "phase": phase,

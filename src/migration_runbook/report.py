@@ -608,7 +608,8 @@ def load(plan: str | os.PathLike[str] | Plan, outputs: str | os.PathLike[str] = 
     `plan`: a plan or its file; `outputs`: the run's folder (default outputs/<plan id>);
     relative paths are looked up as the phase notebook does. `store`: an event store URL
     (default $RUNBOOK_STORE, else the SQLite file in `outputs`); `as_of`: the moment attempts
-    still running are counted to (default: now, or the last event if that is later, as in a
+    still running are counted to (naive: in the plan's zone; see `chronology.read_as_of`;
+    default: now, or the last event if that is later, as in a
     rehearsal in simulated time).
     """
     from .events import open_log
@@ -629,6 +630,10 @@ def load(plan: str | os.PathLike[str] | Plan, outputs: str | os.PathLike[str] = 
         log.close()
     states = replay(model, events)
     windows = actual_windows(model, events)
+    if as_of:
+        from .chronology import read_as_of
+
+        as_of = read_as_of(model, as_of, events, option="as_of")
     moment = as_of_moment(as_of, events)
     notices, bad_lines = _sent_notices(model, folder)
     return Report(plan=model, outputs=folder, events=events, windows=windows, states=states,

@@ -167,6 +167,64 @@ def parse_instant(value: str | datetime | None) -> datetime:
     return instant
 
 
+def parse_typed(value: str | datetime, tz: ZoneInfo) -> datetime:
+    """A time an operator typed (`--at`, `--as-of`, a notebook's `at`) as UTC.
+
+    Without an offset it is a wall time in `tz`, the plan's zone, as every time in the plan
+    file is (a time the clocks skip, or show twice, is refused as in `localize`); with an
+    offset or a trailing Z it is taken as written. A time of day is required, so that a bare
+    date cannot quietly mean midnight.
+    """
+    given = value.strip() if isinstance(value, str) else value
+    if isinstance(given, str):
+        try:
+            parsed = _from_iso(given)
+        except ValueError:
+            raise ValueError(f"invalid time {_short(value)} (write 'YYYY-MM-DD HH:MM' in the "
+                             f"plan's zone {tz.key}, or ISO 8601 with an offset, e.g. "
+                             "2020-09-07T09:00Z)") from None
+        if not re.search(r"\d[T ]\d", given, re.IGNORECASE):
+            raise ValueError(f"time {_short(value)} has no time of day (write 'YYYY-MM-DD "
+                             "HH:MM')")
+    elif isinstance(given, datetime):
+        parsed = given
+    else:
+        raise ValueError(f"invalid time {_short(value)} (write 'YYYY-MM-DD HH:MM')")
+    try:
+        if parsed.tzinfo is None:
+            parsed = localize(parsed, tz)
+        instant = parsed.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"time {_short(value)} is out of range") from None
+    return parse_instant(instant)   # the same range as every recorded time
+
+
+def format_typed(instant: datetime, tz: ZoneInfo) -> str:
+    """'Mon 7 Sep 2020 20:50 NZST = Mon 7 Sep 2020 08:50 UTC': a typed time read back in full
+    (year, seconds when there are any), so that a slip of a day, a year or a zone shows."""
+    def one(at: datetime) -> str:
+        clock = f"{at:%H:%M:%S}" if at.second or at.microsecond else f"{at:%H:%M}"
+        return f"{at:%a} {at.day} {at:%b} {at.year} {clock} {at.tzname()}"
+
+    return f"{one(instant.astimezone(tz))} = {one(instant.astimezone(UTC_ZONE))}"
+
+
+def describe_typed(typed: str | datetime, instant: datetime, tz: ZoneInfo) -> str:
+    """How a typed time was read: "'2020-09-07 20:50' (no offset: Pacific/Auckland time) is
+    Mon 7 Sep 2020 20:50 NZST = Mon 7 Sep 2020 08:50 UTC"."""
+    text = typed.strip() if isinstance(typed, str) else typed.isoformat()
+    naive = (_naive_text(text) if isinstance(typed, str) else typed.tzinfo is None)
+    how = f" (no offset: {tz.key} time)" if naive else ""
+    return f"{_short(text)}{how} is {format_typed(instant, tz)}"
+
+
+def _naive_text(text: str) -> bool:
+    try:
+        return _from_iso(text).tzinfo is None
+    except ValueError:
+        return False
+
+
 EARLIEST_INSTANT = datetime(1900, 1, 1, tzinfo=UTC)
 LATEST_INSTANT = datetime(9998, 12, 31, tzinfo=UTC)
 """The instants an event may be recorded at (`parse_instant`)."""

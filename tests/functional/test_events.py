@@ -10,6 +10,7 @@ import json
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import event as sa_event
@@ -140,7 +141,8 @@ def test_a_refusal_on_a_fresh_log_creates_no_file(log, tmp_path):
 
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"source": "cron"}, "unknown source 'cron' (sources: cli, notebook, rehearsal)"),
-    ({"at": "yesterday"}, "at: invalid time 'yesterday' (use ISO 8601"),
+    ({"at": "yesterday"}, "at: invalid time 'yesterday' (write 'YYYY-MM-DD HH:MM' in the "
+                     "plan's zone"),
     ({"details": ["not", "a", "mapping"]}, "details must be a mapping"),
     ({"reason": "x" * 10_001}, "reason is limited to 10000 characters"),
     ({"reason": "fine\x1b[2J"}, "control character U+001B is not allowed in reason"),
@@ -166,8 +168,10 @@ def test_an_event_earlier_than_the_phase_s_previous_one_is_refused(log):
 
 
 def test_another_phase_s_times_do_not_constrain_back_filling(log):
-    log.record(PHASE, "note", "alice", at="2020-09-08T09:00:00Z")
-    log.record("messaging-core", "note", "alice", at="2020-09-01T09:00:00Z")
+    log.record(PHASE, "note", "alice", at="2020-09-07T22:00:00Z")
+    log.record("messaging-core", "note", "alice", at="2020-09-07T21:30:00Z")
+    log.record("api-endpoints", "note", "alice", reason="vendor call a week before",
+               at="2020-09-01T09:00:00Z")
 
 
 def test_a_file_store_belongs_to_one_plan_a_server_store_is_shared(plan, log, write_plan):
@@ -212,13 +216,16 @@ def test_recorded_event_round_trips_every_field(log):
     json.dumps(stored.to_dict())
 
 
-def test_at_defaults_to_now_and_naive_text_means_utc(log):
+def test_at_defaults_to_now_and_naive_text_is_in_the_plan_s_zone(log):
     before = datetime.now(UTC)
     first = log.record(PHASE, "note", "alice")
     assert before <= first.at == first.recorded_at <= datetime.now(UTC)
-    second = log.record(PHASE, "note", "alice", at=(datetime.now(UTC) + timedelta(hours=1))
-                        .replace(tzinfo=None).isoformat())
-    assert second.at > first.at and second.at.tzinfo is not None
+    wall = (datetime.now(ZoneInfo("Pacific/Auckland")) + timedelta(minutes=2)).replace(
+        tzinfo=None, microsecond=0)
+    second = log.record(PHASE, "note", "alice", reason="long after the window", at=wall
+                        .isoformat())
+    assert second.at == wall.replace(tzinfo=ZoneInfo("Pacific/Auckland")).astimezone(UTC)
+    assert second.at > first.at
 
 
 def test_details_are_stored_as_plain_json(log):
