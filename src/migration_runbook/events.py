@@ -18,8 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from . import approvals, signing, times
 from . import states as machine
-from . import times
 from .errors import EventRefused, RunbookError, StoreError
 from .plan import Plan
 from .store import (
@@ -39,6 +39,8 @@ MAX_REASON = 10_000
 HASHED = ("seq", "plan", "phase", "event", "operator", "reason", "at", "recorded_at", "source",
           "notebook", "details", "prev_hash")
 """The fields a record's hash covers (every field but the hash itself)."""
+HASHED_IF_SET = ("login",)
+"""Fields added later: covered by the hash when set, so older records keep their hashes."""
 
 
 class ChainBroken(RunbookError):
@@ -62,6 +64,8 @@ class Event:
     details: dict = field(default_factory=dict)
     prev_hash: str = GENESIS
     hash: str = ""
+    login: str = ""         # the database login that wrote it (PostgreSQL), "" if none
+    signature: str = ""     # ssh-keygen -Y sign of `hash` by the operator's key, "" if none
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Event:
@@ -71,7 +75,8 @@ class Event:
                    at=parse_stamp(row["at"]), recorded_at=parse_stamp(row["recorded_at"]),
                    source=row["source"], notebook=row["notebook"],
                    details=json.loads(row["details"]) if row["details"] else {},
-                   prev_hash=row["prev_hash"], hash=row["hash"])
+                   prev_hash=row["prev_hash"], hash=row["hash"],
+                   login=row.get("login") or "", signature=row.get("signature") or "")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: times as ISO 8601 UTC with a Z."""
@@ -119,6 +124,7 @@ def canonical_json(value: Any) -> str:
 def record_hash(row: dict[str, Any]) -> str:
     """SHA-256 over the canonical encoding of a stored row's fields and its previous hash."""
     fields = {key: row[key] for key in HASHED}
+    fields.update({key: row[key] for key in HASHED_IF_SET if row.get(key)})
     details = fields["details"]
     fields["details"] = json.loads(details) if isinstance(details, str) else details
     return hashlib.sha256(canonical_json(fields).encode("utf-8")).hexdigest()
@@ -170,19 +176,26 @@ class EventLog:
 
     # --- writing -------------------------------------------------------------------------
 
-    def check(self, phase: str, event: str) -> None:
-        """Raise EventRefused if `event` may not be recorded for `phase` now; writes nothing."""
+    def check(self, phase: str, event: str, operator: str | None = None) -> None:
+        """Raise EventRefused if `event` may not be recorded for `phase` now; writes nothing.
+
+        `operator`: also judge who asks (the team, approvals); None judges the event only.
+        """
         self._refuse_unknown(phase, event)
         snap = self.store.snapshot(self.plan.id, self._relevant(phase))
-        self._judge(snap, phase, event, at=None)
+        self._judge(snap, phase, event, at=None,
+                    operator=operator.strip() if operator is not None else None)
 
     def record(self, phase: str, event: str, operator: str, reason: str = "",
                at: datetime | str | None = None, source: str = "cli", notebook: str = "",
-               details: dict | None = None) -> Event:
+               details: dict | None = None, sign: str | None = None) -> Event:
         """Check and append one event in one transaction; EventRefused (nothing written) if not.
 
         `at` is when it happened (default now; ISO text without an offset means UTC), for
         back-filling and rehearsals; it may not be earlier than the phase's previous event.
+        `sign`: the operator's SSH key (a private key file, or a public one whose private half
+        is in the ssh-agent); None: $RUNBOOK_SIGNING_KEY, else an agent key the plan's
+        allowed_signers gives the operator, else unsigned (see `signing.signer_for`).
         """
         self._refuse_unknown(phase, event)
         operator = (operator or "").strip()
@@ -210,18 +223,30 @@ class EventLog:
         if details is not None and not isinstance(details, dict):
             raise EventRefused(phase, event, f"phase '{phase}' cannot {event}: details must be "
                                "a mapping")
-        details_text = canonical_json(jsonable(details or {}))
+        given = jsonable(details or {})
+        why = approvals.operator_refusal(self.plan, phase, event, operator)
+        if why:
+            raise EventRefused(phase, event, why)
+        signer = signing.signer_for(self.plan, phase, event, operator, sign, source)
 
         def decide(snap: Snapshot) -> dict[str, Any]:
             recorded = times.now()
             happened = when or recorded
-            self._judge(snap, phase, event, at=happened)
+            self._judge(snap, phase, event, at=happened, operator=operator)
+            extra: dict[str, Any] = {}
+            if event == "approve":
+                extra = approvals.approve_details(self.plan, phase, operator)
+            elif event == "go":
+                extra = approvals.go_details(self.plan, self._rows_to_events(snap.rows),
+                                             phase, operator)
             row = {"seq": snap.last_seq + 1, "plan": self.plan.id, "phase": phase,
                    "event": event, "operator": operator, "reason": (reason or "").strip(),
                    "at": stamp(happened), "recorded_at": stamp(recorded), "source": source,
-                   "notebook": str(notebook or ""), "details": details_text,
-                   "prev_hash": snap.last_hash}
+                   "notebook": str(notebook or ""),
+                   "details": canonical_json(jsonable({**given, **extra})),
+                   "prev_hash": snap.last_hash, "login": snap.login}
             row["hash"] = record_hash(row)
+            row["signature"] = signer.sign(row["hash"], operator) if signer else ""
             return row
 
         if not self.store.exists():
@@ -237,15 +262,27 @@ class EventLog:
         if event not in machine.EVENTS or phase not in self._phase_ids:
             raise EventRefused(phase, event, machine.refusal(self.plan, {}, phase, event) or "")
 
-    def _judge(self, snap: Snapshot, phase: str, event: str, at: datetime | None) -> None:
-        """Raise EventRefused unless the snapshot allows `event` for `phase` (at `at`)."""
+    def _judge(self, snap: Snapshot, phase: str, event: str, at: datetime | None,
+               operator: str | None = None) -> None:
+        """Raise EventRefused unless the snapshot allows `event` for `phase` (at `at`, by
+        `operator` when given: the team, its database login, approvals)."""
         if snap.bound_plan is not None and snap.bound_plan != self.plan.id:
             raise EventRefused(phase, event, f"phase '{phase}' cannot {event}: the event log "
                                f"{self.location} belongs to plan '{snap.bound_plan}', not "
                                f"'{self.plan.id}' (use another --outputs folder)")
         events = self._rows_to_events(snap.rows)
+        if operator is not None:
+            reason = approvals.operator_refusal(self.plan, phase, event, operator) or \
+                approvals.login_refusal(self.plan, phase, event, operator, snap.login,
+                                        self.store.backend)
+            if reason:
+                raise EventRefused(phase, event, reason)
         current = machine.replay(self.plan, events)
         reason = machine.refusal(self.plan, current, phase, event)
+        if not reason and event in machine.APPROVAL_EVENTS and operator is not None:
+            reason = approvals.approval_refusal(self.plan, events, phase, event, operator)
+        if not reason and event == "go":
+            reason = approvals.go_refusal(self.plan, events, phase, operator)
         if reason:
             raise EventRefused(phase, event, reason)
         previous = next((e for e in reversed(events) if e.phase == phase), None)
