@@ -502,7 +502,8 @@ def jsonable(value: Any) -> Any:
 # --- rows for people ---------------------------------------------------------------------
 
 LOG_COLUMNS = ["seq", "at", "at_abbrev", "at_utc", "phase", "event", "operator", "reason",
-               "source", "notebook", "recorded_at_utc", "details", "prev_hash", "hash"]
+               "source", "notebook", "recorded_at_utc", "details", "prev_hash", "hash",
+               "login", "signed"]
 
 
 def log_rows(plan: Plan, events: list[Event], tz: str | None = None) -> list[dict[str, Any]]:
@@ -523,4 +524,6 @@ def log_rows(plan: Plan, events: list[Event], tz: str | None = None) -> list[dic
         "details": e.details,
         "prev_hash": e.prev_hash,
         "hash": e.hash,
+        "login": e.login,
+        "signed": bool(e.signature),
     } for e in events]

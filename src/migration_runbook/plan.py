@@ -694,7 +694,11 @@ def _team_rules(plan: Plan, where: _Locator) -> list[PlanError]:
                                       "file (allowed_signers: PATH)"))
     if plan.allowed_signers and plan.source:
         path = signers_path(plan)
-        if path is not None and not path.is_file():
+        try:
+            present = path is not None and path.is_file()
+        except OSError:     # a name too long for the file system, say
+            present = False
+        if path is not None and not present:
             errors.append(where.error(("allowed_signers",), f"allowed_signers: no file "
                                       f"{path} (a path relative to the plan file)"))
     return errors

@@ -71,17 +71,23 @@ class Signer:
     """A key to sign with: a private key file, or a public key whose private half the
     ssh-agent holds (ssh-keygen asks the agent then)."""
 
-    key: Path
+    key: Path | None
     signers: Path
     described: str
     phase: str = ""
     event: str = ""
+    agent_key: str = ""     # "TYPE BASE64" of an agent's key (written out only to sign)
 
     def sign(self, record_hash: str, operator: str) -> str:
         """The armored signature of `record_hash`; EventRefused unless the allowed_signers
         file gives this key to `operator`."""
-        result = _run(["-Y", "sign", "-n", NAMESPACE, "-f", str(self.key)],
-                      record_hash.encode("ascii"))
+        with tempfile.TemporaryDirectory(prefix="runbook-key-") as folder:
+            key = self.key
+            if key is None:
+                key = Path(folder) / "agent.pub"
+                key.write_text(self.agent_key + "\n", encoding="ascii")
+            result = _run(["-Y", "sign", "-n", NAMESPACE, "-f", str(key)],
+                          record_hash.encode("ascii"))
         if result.returncode != 0 or b"BEGIN SSH SIGNATURE" not in result.stdout:
             raise SigningError(f"cannot sign with {self.described}: {_said(result)} (a key "
                                "with a passphrase must be loaded into ssh-agent)")
@@ -105,7 +111,9 @@ def signer_for(plan: Plan, phase_id: str, event: str, operator: str, key: str | 
     """
     from .approvals import signatures_required
 
-    chosen = (key or "").strip() or os.environ.get(KEY_ENV, "").strip()
+    chosen = (key or "").strip()
+    if source != "rehearsal":   # a rehearsal's operators are not whoever runs it
+        chosen = chosen or os.environ.get(KEY_ENV, "").strip()
     signers = signers_path(plan)
     head = f"phase '{phase_id}' cannot {event}: "
     if chosen:
@@ -117,7 +125,7 @@ def signer_for(plan: Plan, phase_id: str, event: str, operator: str, key: str | 
                                "file, so a signature could not be checked (add "
                                "allowed_signers: PATH)")
         return Signer(path, signers, str(path), phase_id, event)
-    if signers is not None and os.environ.get("SSH_AUTH_SOCK"):
+    if signers is not None and os.environ.get("SSH_AUTH_SOCK") and source != "rehearsal":
         found = _agent_key(signers, operator)
         if found is not None:
             found.phase, found.event = phase_id, event
@@ -142,10 +150,8 @@ def _agent_key(signers: Path, operator: str) -> Signer | None:
     for line in listed.stdout.decode("utf-8", "replace").splitlines():
         parts = line.split()
         if len(parts) >= 2 and (parts[0], parts[1]) in theirs:
-            handle, name = tempfile.mkstemp(prefix="runbook-agent-", suffix=".pub")
-            with os.fdopen(handle, "w") as out:
-                out.write(f"{parts[0]} {parts[1]}\n")
-            return Signer(Path(name), signers, f"the ssh-agent's {parts[0]} key")
+            return Signer(None, signers, f"the ssh-agent's {parts[0]} key",
+                          agent_key=f"{parts[0]} {parts[1]}")
     return None
 
 

@@ -241,3 +241,21 @@ def test_a_rehearsal_records_approvals_by_the_first_holder_of_each_role(plan_pat
     assert dns[:2] == [("approve", "bob"), ("go", "alice")]
     docs = [(s.event, s.operator) for s in steps if s.phase == "docs"]
     assert docs[0] == ("go", "alice")
+
+
+def test_a_rehearsal_with_approvals_records_them_and_the_report_shows_them(plan_path, tmp_path):
+    from migration_runbook.rehearsal import rehearse
+
+    result = rehearse(plan_path, tmp_path / "rehearsal")
+    assert result.verified_ok, result.verified
+    assert result.states == {"db": "completed", "dns": "completed", "docs": "completed"}
+    with open_log(load_plan(plan_path), tmp_path / "rehearsal") as log:
+        approved = [(e.phase, e.operator, e.details["roles"]) for e in log.events()
+                    if e.event == "approve"]
+    assert approved == [("db", "bob", ["change-manager"]), ("db", "carol", ["service-owner"]),
+                        ("dns", "bob", ["change-manager"])]
+    html = result.report.read_text(encoding="utf-8")
+    assert "report-approvals" in html
+    section = html.split("report-approvals", 1)[1].split("</table>", 1)[0]
+    for text in ("bob", "carol", "change-manager", "service-owner", "standing", "NZDT"):
+        assert text in section, text

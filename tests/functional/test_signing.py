@@ -243,3 +243,25 @@ def test_the_export_verifies_with_ssh_keygen_alone(plan_path, keys, tmp_path):
     bad = subprocess.run(["bash", "-c", loop], cwd=audit, capture_output=True, text=True,
                          env=clean, timeout=120)
     assert bad.stdout == "record 2 FAILS\nrecord 3 FAILS\n"
+
+
+def test_the_plan_s_signing_keys_are_checked_when_it_is_loaded(tmp_path):
+    from migration_runbook.errors import PlanInvalid
+
+    path = plan_file(tmp_path, require=True)        # no keys/ folder made
+    with pytest.raises(PlanInvalid) as caught:
+        load_plan(path)
+    assert caught.value.lines() == [
+        f"{path}:5: allowed_signers: no file {tmp_path / 'keys' / 'allowed_signers'} (a path "
+        "relative to the plan file)"]
+    path.write_text(path.read_text().replace("allowed_signers: keys/allowed_signers\n", "")
+                    + "\n")
+    with pytest.raises(PlanInvalid) as caught:
+        load_plan(path)
+    assert caught.value.lines() == [
+        f"{path}:8: approvals.require_signatures needs the plan's allowed_signers file "
+        "(allowed_signers: PATH)"]
+    long_name = plan_file(tmp_path, require=False)
+    long_name.write_text(long_name.read_text().replace("keys/allowed_signers", "k" * 400))
+    with pytest.raises(PlanInvalid, match="allowed_signers: no file"):
+        load_plan(long_name)
