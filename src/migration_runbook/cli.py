@@ -169,10 +169,16 @@ def status(plan: str, outputs: str | None, store: str | None, fmt: str, tz: str 
     zone = _zone(tz, model.zone)
     with open_log(model, outputs, store) as log:
         events, location = log.events(), log.location
+    from . import approvals
+
     rows = status_rows(model, events, tz=zone.key)
+    for row in rows:
+        row["approvals"] = approvals.summary(model, events, row["id"])
     if fmt == "json":
         _print_json(rows)
         return
+    for row in rows:  # the table's cell; the JSON has the structured `approvals`
+        row["approvals_text"] = approvals.summary_text(model, events, row["id"])
     _print_status(rows, f"{model.title} - {len(events)} events in {location} - times in "
                   f"{zone.key}" + ("" if wide else ", UTC below"), wide)
 
@@ -245,13 +251,19 @@ def verify(plan: str, outputs: str | None, store: str | None, expect: str | None
         if not re.fullmatch(r"[0-9a-f]{64}", wanted):
             raise RunbookError(f"--expect: {_visible(expect.strip())[:80]!r} is not a record "
                                "hash: give all 64 hex digits, as `runbook verify` prints them")
+    from .signing import check_signatures
+
     with open_log(model, outputs, store) as event_log:
         result = event_log.verify()
-        events = event_log.events() if wanted and result.ok else []
+        events = event_log.events() if result.ok else []
     if not result.ok:
         raise ChainBroken(result.message)
+    signatures = check_signatures(model, events)
+    if not signatures.ok:
+        raise ChainBroken(f"{model.id}: {signatures.message}")
     if wanted is None:
         click.echo(f"{model.id}: {result.message}")
+        click.echo(f"{model.id}: {signatures.message}")
         return
     match = next((e for e in events if e.hash == wanted), None)
     if match is None:
@@ -260,9 +272,34 @@ def verify(plan: str, outputs: str | None, store: str | None, expect: str | None
                           "rewritten, or is not the one the hash was taken from")
     later = len(events) - match.seq
     click.echo(f"{model.id}: {result.message}")
+    click.echo(f"{model.id}: {signatures.message}")
     click.echo(f"{model.id}: expected hash {wanted[:12]}... is record {match.seq} of "
                f"{len(events)} ({match.phase} {match.event})"
                + (", the last" if not later else f"; {later} recorded since"))
+
+
+@cli.command()
+@click.argument("plan")
+@click.option("--outputs", default=None, help=OUTPUTS_HELP)
+@click.option("--store", default=None, help=STORE_HELP)
+@click.option("-o", "--output", required=True, help="JSON file to write.")
+def export(plan: str, outputs: str | None, store: str | None, output: str) -> None:
+    """The log as one JSON file (records, signatures, allowed signers) that an auditor checks
+    with jq, sha256sum and ssh-keygen -Y verify alone (see SECURITY.md)."""
+    from .events import ChainBroken, open_log
+    from .files import write_atomic
+    from .signing import export as export_log
+
+    model = load_plan(plan)
+    with open_log(model, outputs, store) as event_log:
+        result = event_log.verify()
+        events = event_log.events()
+    if not result.ok:
+        raise ChainBroken(f"{model.id}: not exported: {result.message}")
+    document = export_log(model, events, (len(events), result.last_hash))
+    write_atomic(output, json.dumps(document, indent=1, ensure_ascii=False) + "\n")
+    signed = sum(1 for e in events if e.signature)
+    click.echo(f"{output}: {len(events)} records of {model.id}, {signed} signed")
 
 
 @cli.command()
@@ -388,7 +425,10 @@ def diff(old: str, new: str, fmt: str) -> None:
 
 
 PHASE_EVENTS = click.Choice(["review", "go", "no-go", "start", "complete", "rollback",
-                             "rolled-back", "note"])
+                             "rolled-back", "note", "approve", "revoke"])
+SIGN_HELP = "SSH key that signs the record (a private key file, or a public one whose key " \
+    "is in ssh-agent); default $RUNBOOK_SIGNING_KEY, else an agent key the plan's " \
+    "allowed_signers gives the operator."
 
 
 def _status(message: str) -> Any:
@@ -412,11 +452,14 @@ def _status(message: str) -> Any:
               "notebooks/ folder.")
 @click.option("--store", default=None, help=STORE_HELP + " A password in it reaches the "
               "notebook's kernel through its environment, never its parameters.")
+@click.option("--sign", "sign", default=None, metavar="KEY", help=SIGN_HELP)
 def phase_command(plan: str, phase_id: str, event: str, operator: str, reason: str, at: str,
-                  outputs: str | None, store: str | None) -> None:
+                  outputs: str | None, store: str | None, sign: str | None) -> None:
     """Run runbooks/phase.ipynb for EVENT of PHASE (papermill) and keep the executed notebook.
 
-    EVENT: review, go, no-go, start, complete, rollback, rolled-back or note.
+    EVENT: review, go, no-go, start, complete, rollback, rolled-back, note, approve or revoke.
+    approve and revoke: a holder of a role the plan's approvals name approves the phase's
+    next go, or withdraws that approval.
     """
     from .errors import EventRefused
     from .phase import RecordedThenFailed, execute_phase
@@ -434,7 +477,8 @@ def phase_command(plan: str, phase_id: str, event: str, operator: str, reason: s
 
         try:
             outcome = execute_phase(plan, phase_id, event, operator, reason, at, outputs,
-                                    source="cli", store=store, starting=starting)
+                                    source="cli", store=store, starting=starting,
+                                    sign=sign or "")
         except RecordedThenFailed as exc:
             _said_at(exc.outcome.plan, at)
             _said_recorded(exc.outcome)  # a later cell failed: the decision stands
@@ -497,7 +541,8 @@ def _said_recorded(outcome: Any) -> None:
         click.echo(f"{outcome.phase}: {ev.event} recorded as event #{ev.seq} by "
                    f"{_visible(ev.operator)} at "
                    f"{times.format_both(ev.at, zone)}"
-                   + (" (override of failed checks)" if ev.details.get("override") else ""))
+                   + (" (override of failed checks)" if ev.details.get("override") else "")
+                   + (", signed" if ev.signature else ""))
     click.echo(f"notebook: {outcome.notebook}")
 
 

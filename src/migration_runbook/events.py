@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import chronology, times
+from . import approvals, chronology, signing, times
 from . import states as machine
 from .errors import EventRefused, RunbookError, StoreError
 from .plan import Plan
@@ -46,6 +46,8 @@ MAX_DEPTH = 32
 HASHED = ("seq", "plan", "phase", "event", "operator", "reason", "at", "recorded_at", "source",
           "notebook", "details", "prev_hash")
 """The fields a record's hash covers (every field but the hash itself)."""
+HASHED_IF_SET = ("login",)
+"""Fields added later: covered by the hash when set, so older records keep their hashes."""
 
 
 class ChainBroken(RunbookError):
@@ -104,6 +106,14 @@ def brief(value: Any, limit: int = 40) -> str:
 def record_label(seq: Any) -> str:
     """'record 3', or a description of a record number that is not one."""
     return f"record {seq}" if type(seq) is int else f"a record numbered {brief(seq)}"
+
+
+def _optional_text(row: dict[str, Any], name: str) -> str:
+    """A column added by a later schema (login, signature): empty when absent, else text."""
+    value = row.get(name) or ""
+    if not isinstance(value, str) or _not_utf8(value):
+        raise RecordProblem(name, f"is {brief(value)}, not text")
+    return value
 
 
 def _not_utf8(text: str) -> bool:
@@ -180,6 +190,8 @@ class Event:
     details: dict = field(default_factory=dict)
     prev_hash: str = GENESIS
     hash: str = ""
+    login: str = ""         # the database login that wrote it (PostgreSQL), "" if none
+    signature: str = ""     # ssh-keygen -Y sign of `hash` by the operator's key, "" if none
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Event:
@@ -216,7 +228,9 @@ class Event:
                    operator=texts["operator"], reason=texts["reason"], at=when["at"],
                    recorded_at=when["recorded_at"], source=texts["source"],
                    notebook=texts["notebook"], details=parsed,
-                   prev_hash=texts["prev_hash"], hash=texts["hash"])
+                   prev_hash=texts["prev_hash"], hash=texts["hash"],
+                   login=_optional_text(row, "login"),
+                   signature=_optional_text(row, "signature"))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: times as ISO 8601 UTC with a Z."""
@@ -271,6 +285,7 @@ def record_hash(row: dict[str, Any]) -> str:
     this check verify as they did.)
     """
     fields = {key: row[key] for key in HASHED}
+    fields.update({key: row[key] for key in HASHED_IF_SET if row.get(key)})
     details = fields["details"]
     if isinstance(details, str):
         fields["details"] = parse_details(details)
@@ -349,19 +364,20 @@ class EventLog:
     # --- writing -------------------------------------------------------------------------
 
     def check(self, phase: str, event: str, at: datetime | None = None, reason: str = "",
-              source: str = "cli") -> None:
+              source: str = "cli", operator: str | None = None) -> None:
         """Raise EventRefused if `event` may not be recorded for `phase` now; writes nothing.
 
         `at`: a typed time (UTC) the event would carry, judged as `record` judges it.
+        `operator`: also judge who asks (the team, approvals); None judges the event only.
         """
         self._refuse_unknown(phase, event)
         snap = self.store.snapshot(self.plan.id, self._relevant(phase, source))
         self._judge(snap, phase, event, at=at, typed=at is not None, reason=reason,
-                    source=source)
+                    source=source, operator=operator.strip() if operator is not None else None)
 
     def record(self, phase: str, event: str, operator: str, reason: str = "",
                at: datetime | str | None = None, source: str = "cli", notebook: str = "",
-               details: dict | None = None) -> Event:
+               details: dict | None = None, sign: str | None = None) -> Event:
         """Check and append one event in one transaction; EventRefused (nothing written) if not.
 
         `at` is when it happened (default now; ISO text without an offset is in the plan's
@@ -369,6 +385,9 @@ class EventLog:
         `chronology.typed_refusal`: not over 5 minutes ahead (but in a rehearsal's own log),
         not over 12 hours from the phase's window without a reason, not before the phase's
         previous event, and a `go` not before its dependencies completed.
+        `sign`: the operator's SSH key (a private key file, or a public one whose private half
+        is in the ssh-agent); None: $RUNBOOK_SIGNING_KEY, else an agent key the plan's
+        allowed_signers gives the operator, else unsigned (see `signing.signer_for`).
         """
         self._refuse_unknown(phase, event)
         operator = (operator or "").strip() if isinstance(operator, str) else operator
@@ -387,23 +406,35 @@ class EventLog:
             raise EventRefused(phase, event, f"phase '{phase}' cannot {event}: details must be "
                                "a mapping")
         try:
-            details_text = canonical_json(jsonable(details or {}))
-            parse_details(details_text)
+            given = jsonable(details or {})
+            parse_details(canonical_json(given))
         except (ValueError, RecursionError) as exc:
             raise EventRefused(phase, event, f"phase '{phase}' cannot {event}: details "
                                f"{str(exc)[:120]}") from None
+        why = approvals.operator_refusal(self.plan, phase, event, operator)
+        if why:
+            raise EventRefused(phase, event, why)
+        signer = signing.signer_for(self.plan, phase, event, operator, sign, source)
 
         def decide(snap: Snapshot) -> dict[str, Any]:
             recorded = times.now()
             happened = when or recorded
             self._judge(snap, phase, event, at=happened, typed=when is not None,
-                        reason=reason or "", source=source, now=recorded)
+                        reason=reason or "", source=source, now=recorded, operator=operator)
+            extra: dict[str, Any] = {}
+            if event == "approve":
+                extra = approvals.approve_details(self.plan, phase, operator)
+            elif event == "go":
+                extra = approvals.go_details(self.plan, self._rows_to_events(snap.rows),
+                                             phase, operator)
             row = {"seq": snap.last_seq + 1, "plan": self.plan.id, "phase": phase,
                    "event": event, "operator": operator, "reason": reason or "",
                    "at": stamp(happened), "recorded_at": stamp(recorded), "source": source,
-                   "notebook": notebook or "", "details": details_text,
-                   "prev_hash": snap.last_hash}
+                   "notebook": notebook or "",
+                   "details": canonical_json(jsonable({**given, **extra})),
+                   "prev_hash": snap.last_hash, "login": snap.login}
             row["hash"] = record_hash(row)
+            row["signature"] = signer.sign(row["hash"], operator) if signer else ""
             return row
 
         if not self.store.exists():
@@ -425,16 +456,27 @@ class EventLog:
 
     def _judge(self, snap: Snapshot, phase: str, event: str, at: datetime | None,
                typed: bool = False, reason: str = "", source: str = "cli",
-               now: datetime | None = None) -> None:
+               now: datetime | None = None, operator: str | None = None) -> None:
         """Raise EventRefused unless the snapshot allows `event` for `phase` (at `at`, a
-        typed time when `typed`: see `chronology.typed_refusal`)."""
+        typed time when `typed`: see `chronology.typed_refusal`; by `operator` when given:
+        the team, its database login, approvals)."""
         if snap.bound_plan is not None and snap.bound_plan != self.plan.id:
             raise EventRefused(phase, event, f"phase '{phase}' cannot {event}: the event log "
                                f"{self.location} belongs to plan {brief(snap.bound_plan, 100)}, "
                                f"not '{self.plan.id}' (use another --outputs folder)")
         events = self._rows_to_events(snap.rows)
+        if operator is not None:
+            who = approvals.operator_refusal(self.plan, phase, event, operator) or \
+                approvals.login_refusal(self.plan, phase, event, operator, snap.login,
+                                        self.store.backend)
+            if who:
+                raise EventRefused(phase, event, who)
         current = machine.replay(self.plan, events)
         refused = machine.refusal(self.plan, current, phase, event)
+        if not refused and event in machine.APPROVAL_EVENTS and operator is not None:
+            refused = approvals.approval_refusal(self.plan, events, phase, event, operator)
+        if not refused and event == "go":
+            refused = approvals.go_refusal(self.plan, events, phase, operator)
         if refused:
             raise EventRefused(phase, event, refused)
         if at is None:
@@ -724,7 +766,8 @@ def jsonable(value: Any) -> Any:
 # --- rows for people ---------------------------------------------------------------------
 
 LOG_COLUMNS = ["seq", "at", "at_abbrev", "at_utc", "phase", "event", "operator", "reason",
-               "source", "notebook", "recorded_at_utc", "details", "prev_hash", "hash"]
+               "source", "notebook", "recorded_at_utc", "details", "prev_hash", "hash",
+               "login", "signed"]
 
 
 def log_rows(plan: Plan, events: list[Event], tz: str | None = None) -> list[dict[str, Any]]:
@@ -745,4 +788,6 @@ def log_rows(plan: Plan, events: list[Event], tz: str | None = None) -> list[dic
         "details": e.details,
         "prev_hash": e.prev_hash,
         "hash": e.hash,
+        "login": e.login,
+        "signed": bool(e.signature),
     } for e in events]

@@ -182,6 +182,7 @@ class PhaseRun:
     recorded: Event | None = None
     at_typed: str = ""
     """`at` as the operator typed it (shown beside how it was read)."""
+    sign: str = ""
 
     @property
     def records(self) -> bool:
@@ -252,6 +253,7 @@ class PhaseRun:
         with self.log() as log:
             states = log.states()
             refusal = self._refusal(log) if self.records else None
+            events = log.events(self.phase.id)
         phase_gate = gate(self.plan, states, self.phase.id)
         state = states.get(self.phase.id, "planned")
         view = View().heading(f"'{self.phase.id}' is {state}; gate: {phase_gate.reason()}")
@@ -265,6 +267,7 @@ class PhaseRun:
             view.line("No dependencies: the gate is always open.")
         allowed = [e for e in allowed_events(state) if e != "go" or phase_gate.is_open]
         view.line(f"Events allowed now: {', '.join(allowed) or 'none'}")
+        self._approvals(view, events)
         if not self.records:
             view.line("This is a review: nothing will be recorded.", strong=True)
         elif refusal:
@@ -273,10 +276,27 @@ class PhaseRun:
             view.line(f"'{self.event}' is allowed.", strong=True)
         return view
 
+    def _approvals(self, view: View, events: list[Event]) -> None:
+        """Who must approve the go, who has (and when), and what became of each approval."""
+        from . import approvals
+
+        roles = approvals.required_roles(self.plan, self.phase.id)
+        rows = approvals.rows(self.plan, events, self.phase.id)
+        if not roles and not rows:
+            return
+        info = approvals.summary(self.plan, events, self.phase.id)
+        view.line(f"Approvals the go needs: {', '.join(roles) or 'none'}; missing: "
+                  f"{', '.join(info['missing']) or 'none'}", strong=True)
+        if rows:
+            view.table(["#", "approved by", "roles", "at", "status"],
+                       [[r["seq"], r["by"], ", ".join(r["roles"]), r["at"],
+                         r["status"] + (f" ({r['ended']})" if r["ended"] else "")]
+                        for r in rows])
+
     def _refusal(self, log: EventLog) -> str | None:
         try:
             log.check(self.phase.id, self.event, at=self.at, reason=self.reason,
-                      source=self.source)
+                      source=self.source, operator=self.operator)
         except EventRefused as exc:
             return str(exc)
         return None
@@ -327,20 +347,30 @@ class PhaseRun:
             with self.log() as log:
                 # the gate first: its reason is the real one
                 log.check(self.phase.id, "go", at=self.at, reason=self.reason,
-                          source=self.source)
+                          source=self.source, operator=self.operator)
             if self.results is None:
                 self.results = run_checks(self.phase.checks)
             details = go_details(self.phase, self.results, self.reason)
         with self.log() as log:
             self.recorded = log.record(self.phase.id, self.event, self.operator,
                                        reason=self.reason, at=self.at, source=self.source,
-                                       notebook=self.notebook, details=details)
+                                       notebook=self.notebook, details=details,
+                                       sign=self.sign or None)
         ev, zone = self.recorded, self.plan.zone
         view = View().heading(f"Recorded: {ev.event} of '{ev.phase}' (event #{ev.seq})")
         rows = [["by", ev.operator], ["at", times.format_both(ev.at, zone)],
                 ["recorded at", times.format_both(ev.recorded_at, zone)],
                 ["reason", ev.reason or "-"], ["source", ev.source],
-                ["notebook", ev.notebook or "-"], ["hash", ev.hash[:16]]]
+                ["notebook", ev.notebook or "-"], ["hash", ev.hash[:16]],
+                ["signed", "yes (ssh-keygen -Y sign)" if ev.signature else "no"]]
+        if ev.login:
+            rows.append(["database login", ev.login])
+        if ev.event == "approve":
+            rows.append(["approves as", ", ".join(ev.details.get("roles", []))])
+        if ev.details.get("approvals"):
+            rows.append(["approved by", ", ".join(
+                f"{role}: {a.get('by')} (#{a.get('seq')})"
+                for role, a in ev.details["approvals"].items() if isinstance(a, dict))])
         if ev.details.get("override"):
             rows.append(["override", "go despite failed checks: "
                          + ", ".join(ev.details.get("failed_checks", []))])
@@ -404,7 +434,8 @@ def light_bundle(fig: Any) -> dict[str, Any]:
 
 def open_run(plan: str | os.PathLike[str], phase: str, event: str, operator: str = "",
              reason: str = "", outputs: str | os.PathLike[str] | None = "", at: str = "",
-             source: str = "notebook", notebook: str = "", store: str | None = None) -> PhaseRun:
+             source: str = "notebook", notebook: str = "", store: str | None = None,
+             sign: str = "") -> PhaseRun:
     """Load the plan and check the request; the notebook's parameters go straight in.
 
     plan: path of the plan (relative paths: see `locate_plan`); phase: its id; event: one of
@@ -412,12 +443,13 @@ def open_run(plan: str | os.PathLike[str], phase: str, event: str, operator: str
     failed check); outputs: the folder of the log and notebooks (default `outputs/<plan id>`);
     at: the time of the event (empty: now), 'YYYY-MM-DD HH:MM' in the plan's zone or ISO 8601
     with an offset; source: notebook, cli or rehearsal; notebook: the
-    path of the executed notebook, recorded with the event; store: an event store URL.
+    path of the executed notebook, recorded with the event; store: an event store URL;
+    sign: the operator's SSH key to sign the record with (see `signing.signer_for`).
     Every one is taken as text (see `as_text`): `papermill -p operator 42` passes a number.
     """
-    plan, phase, event, operator, reason, at, source, notebook, store = (
+    plan, phase, event, operator, reason, at, source, notebook, store, sign = (
         as_text(value) for value in (plan, phase, event, operator, reason, at, source,
-                                     notebook, store))
+                                     notebook, store, sign))
     outputs = as_text(outputs)
     model = load_plan(locate_plan(plan))
     found = model.phase(phase)
@@ -432,7 +464,7 @@ def open_run(plan: str | os.PathLike[str], phase: str, event: str, operator: str
     when = read_typed(model, at, "at") if at.strip() else None
     return PhaseRun(model, found, event, operator.strip(), reason.strip(),
                     locate_outputs(outputs, model), when, source, notebook, store or None,
-                    at_typed=at.strip())
+                    at_typed=at.strip(), sign=sign.strip())
 
 
 def as_text(value: Any) -> str:
@@ -466,7 +498,7 @@ def execute_phase(plan: str | os.PathLike[str] | Plan, phase: str, event: str, o
                   reason: str = "", at: str = "", outputs: str | os.PathLike[str] | None = None,
                   source: str = "cli", store: str | None = None,
                   kernel: Kernel | None = None,
-                  starting: Callable[[Path], None] | None = None) -> Outcome:
+                  starting: Callable[[Path], None] | None = None, sign: str = "") -> Outcome:
     """Run runbooks/phase.ipynb for one event and keep it as outputs/notebooks/NN-phase-event.
 
     The log is asked first (a refusal costs no kernel and leaves no notebook); the notebook
@@ -504,13 +536,16 @@ def execute_phase(plan: str | os.PathLike[str] | Plan, phase: str, event: str, o
 
             with open_log(model, folder, store) as log:
                 # A typed time is judged here too: a refusal uses no notebook number.
-                log.check(phase, event, at=when, reason=reason, source=source)
+                log.check(phase, event, at=when, reason=reason, source=source,
+                          operator=operator)
         output = execute.reserve_output(folder / "notebooks", phase, event)
         recorded_as = output.relative_to(folder).as_posix()
         parameters = {"plan": str(Path(model.source).resolve()), "phase": phase,
                       "event": event, "operator": operator, "reason": reason,
                       "outputs": str(folder), "at": at or "", "source": source,
                       "notebook_path": recorded_as, "store": store or ""}
+        if sign:
+            parameters["sign"] = str(Path(sign).expanduser().resolve())
         if starting:
             starting(output)
         try:

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -174,6 +175,26 @@ class Communications(_Model):
         return times.parse_time(value, context["zone"] if "zone" in context else times.UTC_ZONE)
 
 
+class Member(_Model):
+    """Someone on the migration team: who may be `--operator`, and the roles they hold."""
+
+    name: str = Field(min_length=1, max_length=200)
+    roles: list[typing.Annotated[str, Field(pattern=SLUG, max_length=100)]] = []
+    login: str = Field(default="", max_length=200)
+    """Their database login: on a PostgreSQL store, `session_user` must be this to record."""
+
+
+class Approvals(_Model):
+    """Who must approve a phase's `go` (roles), and whether decisions must be signed.
+
+    At the plan's top level it applies to every phase; a phase's own `approvals` overrides
+    each key it sets (an unset key, None, falls back to the plan's).
+    """
+
+    go: list[typing.Annotated[str, Field(pattern=SLUG, max_length=100)]] | None = None
+    require_signatures: bool | None = None
+
+
 class Phase(_Model):
     """One maintenance window: what it changes, what it affects, how to undo it."""
 
@@ -187,6 +208,7 @@ class Phase(_Model):
     rollback: Rollback
     steps: list[Step] = []
     checks: list[Check] = []
+    approvals: Approvals | None = None
 
     @field_validator("start", "end", mode="before")
     @classmethod
@@ -226,6 +248,10 @@ class Plan(_Model):
     services: list[Service] = Field(min_length=1)
     phases: list[Phase] = Field(min_length=1)
     communications: Communications = Communications()
+    team: list[Member] = []
+    approvals: Approvals = Approvals()
+    allowed_signers: str = Field(default="", max_length=1000)
+    """An ssh-keygen allowed_signers file (relative to the plan file): whose key is whose."""
     source: str = Field(default="", exclude=True)
 
     @field_validator("timezone")
@@ -646,9 +672,64 @@ def load_plan_with_warnings(path: str | os.PathLike[str]) -> tuple[Plan, list[Pl
     rule_errors, warnings = _rules([_Facts.of(i, p) for i, p in enumerate(plan.phases)],
                                    {s.id for s in plan.services}, where, tz)
     errors += rule_errors
+    errors += _team_rules(plan, where)
     if errors:
         raise PlanInvalid(errors)
     return plan, warnings
+
+
+def _team_rules(plan: Plan, where: _Locator) -> list[PlanError]:
+    """The team, approvals and allowed_signers keys: names unique, required roles held by
+    someone, approvals only with a team, the signers file present beside the plan."""
+    errors = []
+    seen: dict[str, int] = {}
+    logins: dict[str, int] = {}
+    for i, member in enumerate(plan.team):
+        if member.name in seen:
+            errors.append(where.error(("team", i, "name"), f"team member '{member.name}' is "
+                                      f"listed twice (also entry {seen[member.name] + 1})"))
+        seen.setdefault(member.name, i)
+        if member.login and member.login in logins:
+            errors.append(where.error(("team", i, "login"), f"login '{member.login}' belongs "
+                                      f"to two team members"))
+        if member.login:
+            logins.setdefault(member.login, i)
+    held = {role for member in plan.team for role in member.roles}
+    places: list[tuple[Path_, Approvals]] = [(("approvals",), plan.approvals)]
+    places += [(("phases", i, "approvals"), p.approvals) for i, p in enumerate(plan.phases)
+               if p.approvals is not None]
+    for loc, rules in places:
+        for j, role in enumerate(rules.go or []):
+            if not plan.team:
+                errors.append(where.error(loc + ("go",), "approvals.go names roles, but the "
+                                          "plan has no team (add team: [{name, roles}])"))
+                break
+            if role not in held:
+                errors.append(where.error(loc + ("go", j), f"approvals.go: no team member "
+                                          f"holds the role '{role}' (roles held: "
+                                          f"{', '.join(sorted(held)) or 'none'})"))
+        if rules.require_signatures and not plan.allowed_signers:
+            errors.append(where.error(loc + ("require_signatures",), "approvals."
+                                      "require_signatures needs the plan's allowed_signers "
+                                      "file (allowed_signers: PATH)"))
+    if plan.allowed_signers and plan.source:
+        path = signers_path(plan)
+        try:
+            present = path is not None and path.is_file()
+        except OSError:     # a name too long for the file system, say
+            present = False
+        if path is not None and not present:
+            errors.append(where.error(("allowed_signers",), f"allowed_signers: no file "
+                                      f"{path} (a path relative to the plan file)"))
+    return errors
+
+
+def signers_path(plan: Plan) -> Path | None:
+    """The plan's allowed_signers file, relative to the plan file (None when it names none)."""
+    if not plan.allowed_signers:
+        return None
+    given = Path(plan.allowed_signers).expanduser()
+    return given if given.is_absolute() else Path(plan.source).parent / given
 
 
 def _valid_services(raw: Any) -> set[str] | None:

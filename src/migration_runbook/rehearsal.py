@@ -28,6 +28,8 @@ from .plan import Plan, load_plan
 GO_BEFORE = timedelta(minutes=10)
 """How long before its window a phase gets its `go` in a rehearsal."""
 OPERATOR = "rehearsal"
+APPROVE_EVERY = timedelta(minutes=1)
+"""How far apart a rehearsal records the approvals before a go."""
 SOURCE = "rehearsal"
 
 
@@ -39,6 +41,7 @@ class Step:
     event: str
     at: datetime
     reason: str = ""
+    operator: str = OPERATOR
 
 
 @dataclass
@@ -67,24 +70,44 @@ def script(plan: Plan, rollback: str | None = None) -> list[Step]:
     """
     if rollback is not None:
         plan.phase(rollback)
+    from .approvals import first_holders
+
     steps: list[Step] = []
     stopped: set[str] = set()
     for phase in plan.phases:
         if stopped.intersection(phase.depends_on):
             stopped.add(phase.id)
             continue
-        go = Step(phase.id, "go", phase.start - GO_BEFORE, "rehearsal")
-        start = Step(phase.id, "start", phase.start)
+        # With a team, the approvals the go needs come first, each by the first member
+        # holding the role, and someone else says go where the team allows it.
+        approvers = first_holders(plan, phase.id)
+        who = _operator(plan, approvers)
+        for n, person in enumerate(approvers):
+            steps.append(Step(phase.id, "approve",
+                              phase.start - GO_BEFORE - (len(approvers) - n) * APPROVE_EVERY,
+                              "rehearsal", person))
+        go = Step(phase.id, "go", phase.start - GO_BEFORE, "rehearsal", who)
+        start = Step(phase.id, "start", phase.start, operator=who)
         if phase.id == rollback:
             deadline = phase.rollback_deadline
             steps += [go, start,
-                      Step(phase.id, "rollback", deadline, "rehearsal of the rollback plan"),
-                      Step(phase.id, "rolled-back", deadline + phase.rollback.duration)]
+                      Step(phase.id, "rollback", deadline, "rehearsal of the rollback plan",
+                           who),
+                      Step(phase.id, "rolled-back", deadline + phase.rollback.duration,
+                           operator=who)]
             stopped.add(phase.id)
             continue
         done = phase.start + phase.steps_duration if phase.steps else phase.end
-        steps += [go, start, Step(phase.id, "complete", done)]
+        steps += [go, start, Step(phase.id, "complete", done, operator=who)]
     return steps
+
+
+def _operator(plan: Plan, approvers: list[str]) -> str:
+    """Who records a phase's events in a rehearsal: 'rehearsal' without a team; else the
+    first team member who is not one of its approvers (the first member if all are)."""
+    if not plan.team:
+        return OPERATOR
+    return next((m.name for m in plan.team if m.name not in approvers), plan.team[0].name)
 
 
 def default_outputs(plan: Plan) -> Path:
@@ -134,7 +157,7 @@ def rehearse(plan: str | os.PathLike[str] | Plan, outputs: str | os.PathLike[str
                 phase = model.phase(step.phase)
                 notices.keep_notice(reminder, folder,
                                     phase.start - model.communications.reminder_before)
-            outcome = execute_phase(model, step.phase, step.event, OPERATOR, step.reason,
+            outcome = execute_phase(model, step.phase, step.event, step.operator, step.reason,
                                     times.format_iso_utc(step.at), folder, SOURCE, store, kernel)
             result.notebooks.append(outcome.notebook)
             if step.event in ("complete", "rolled-back"):

@@ -368,6 +368,30 @@ class Report:
         return Html(table(["#", "when", "phase", "event", "who", "why", "source", "notebook"],
                           rows, "report-decisions"), f"{len(self.events)} events")
 
+    def approvals(self) -> Html:
+        """Who approved each phase's go, as which role, when, and what became of it; and
+        which decisions were signed."""
+        from . import approvals
+
+        rows = []
+        for a in approvals.history(self.plan, self.events):
+            ended = f" ({self.when(a.ended_at)}, #{a.ended_seq})" if a.ended_at else ""
+            rows.append([a.seq, self._phase_name(a.phase), a.person, ", ".join(a.roles),
+                         self.when(a.at), a.status + ended])
+        signed = [e for e in self.events if e.signature]
+        who = sorted({e.operator for e in signed})
+        note = _p(f"{len(signed)} of {len(self.events)} decisions were signed with their "
+                  f"operator's SSH key" + (f" ({', '.join(who)})" if who else "")
+                  + "; `runbook verify` checks each signature against the plan's "
+                  "allowed_signers.")
+        required = [p for p in self.plan.phases if approvals.required_roles(self.plan, p.id)]
+        if not rows:
+            text = "No approval was recorded." if required else \
+                "The plan asks no approval before go."
+            return Html(_p(text) + note, "no approvals")
+        return Html(table(["#", "phase", "approved by", "as", "when", "status"], rows,
+                          "report-approvals") + note, f"{len(rows)} approvals")
+
     def rollbacks(self) -> Html:
         """Each rollback: why, when it started and ended, how long it took against the plan."""
         rolled = self.windows[self.windows["outcome"].isin(["rolled-back", "rolling-back"])]

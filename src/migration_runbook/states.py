@@ -29,7 +29,10 @@ if TYPE_CHECKING:   # pandas is imported where the frame is built: `runbook stat
 
 STATES = ("planned", "approved", "held", "in-progress", "completed", "rolling-back",
           "rolled-back")
-EVENTS = ("go", "no-go", "start", "complete", "rollback", "rolled-back", "note")
+EVENTS = ("go", "no-go", "start", "complete", "rollback", "rolled-back", "note", "approve",
+          "revoke")
+APPROVAL_EVENTS = ("approve", "revoke")
+"""About a phase's next go (see `approvals`): allowed where go is, they leave the state."""
 
 TRANSITIONS: dict[tuple[str, str], str] = {
     ("planned", "go"): "approved",
@@ -51,6 +54,8 @@ RESULT = {event: target for (_, event), target in TRANSITIONS.items()}
 def next_state(state: str, event: str) -> str | None:
     """The state after `event` in `state`; None when the event is not allowed there."""
     if event == "note" and state in STATES:
+        return state
+    if event in APPROVAL_EVENTS and (state, "go") in TRANSITIONS:
         return state
     return TRANSITIONS.get((state, event))
 
@@ -111,7 +116,8 @@ def refusal(plan: Plan, states: Mapping[str, str], phase_id: str, event: str) ->
                f"(phases: {shown})"
     state = states.get(phase_id, "planned")
     if next_state(state, event) is None:
-        sources = [source for (source, ev) in TRANSITIONS if ev == event]
+        sources = [source for (source, ev) in TRANSITIONS
+                   if ev == ("go" if event in APPROVAL_EVENTS else event)]
         return (f"phase '{phase_id}' cannot {event}: it is {state}, not {_or(sources)} "
                 f"(allowed: {', '.join(allowed_events(state))})")
     if event == "go":
@@ -125,9 +131,14 @@ def refusal(plan: Plan, states: Mapping[str, str], phase_id: str, event: str) ->
 def next_events(plan: Plan, states: Mapping[str, str], phase_id: str,
                 phase_gate: Gate | None = None) -> list[str]:
     """The events that would be accepted for `phase_id` now (the state machine and the gate)."""
+    from .approvals import required_roles
+
     phase_gate = phase_gate or gate(plan, states, phase_id)
-    return [event for event in allowed_events(states.get(phase_id, "planned"))
-            if event != "go" or phase_gate.is_open]
+    state = states.get(phase_id, "planned")
+    extra = list(APPROVAL_EVENTS) if required_roles(plan, phase_id) and \
+        (state, "go") in TRANSITIONS else []
+    return [event for event in allowed_events(state)
+            if event != "go" or phase_gate.is_open] + extra
 
 
 def _or(words: list[str]) -> str:

@@ -46,7 +46,8 @@ def _wide_table(rows: list[dict[str, Any]]) -> Table:
     for r in rows:
         last = r["last_event"]
         table.add_row(Text(f"{r['name']}\n({r['id']})\n{_state_lines(r)}"),
-                      r["gate"], _planned_cell(r), _actual_cell(r),
+                      "\n".join(filter(None, [r["gate"], r.get("approvals_text")])),
+                      _planned_cell(r), _actual_cell(r),
                       "\n".join(r["next_events"]),
                       _last_event(last))
         table.add_section()
@@ -74,6 +75,8 @@ def _phase_cell(r: dict[str, Any], gate: bool = False) -> Text:
     cell.append("\n" + _state_lines(r))
     if gate and not r["gate_open"]:
         cell.append("\nblocked: " + ", ".join(b["phase"] for b in r["blocked_by"]))
+    if gate and r.get("approvals_text"):
+        cell.append("\n" + r["approvals_text"])
     return cell
 
 

@@ -55,8 +55,11 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from .errors import StoreError
 from .files import check_database_file
 
-SCHEMA_VERSION = 1
-"""Bumped when the tables change; a store written by a newer version is refused, not guessed at."""
+SCHEMA_VERSION = 2
+"""Bumped when the tables change; a store written by a newer version is refused, not guessed at.
+
+1: the first tables. 2: events.login and events.signature (added to a version-1 store by its
+next writer; readers of an older store see them empty)."""
 GENESIS = "0" * 64
 """The previous hash of a plan's first record."""
 STORE_ENV = "RUNBOOK_STORE"
@@ -105,12 +108,18 @@ events = Table(
     Column("details", Text, nullable=False),      # canonical JSON text, for the same reason
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    # Added in schema 2 (see `_migrate`): the database login that wrote the record, and the
+    # operator's SSH signature of its hash.
+    Column("login", Text, nullable=False, server_default=""),
+    Column("signature", Text, nullable=False, server_default=""),
 )
 """The append-only log itself."""
 
 Index("ix_events_plan_phase", events.c.plan, events.c.phase, events.c.seq)
 
 COLUMNS = tuple(c.name for c in events.columns)
+_MISSING = {"login": "", "signature": ""}
+"""What a record of a store older than these columns reads as."""
 T = TypeVar("T")
 
 
@@ -124,6 +133,7 @@ class Snapshot:
     has_head: bool = False
     bound_plan: str | None = None
     created_at: str = ""
+    login: str = ""     # the session's database login (PostgreSQL), "" for a file
 
 
 @dataclass(frozen=True)
@@ -200,6 +210,7 @@ class Store:
         self._engine: Engine | None = None
         self._reader: Engine | None = None
         self._schema_checked = False
+        self._columns: tuple[str, ...] | None = None
 
     # --- where ---------------------------------------------------------------------------
 
@@ -310,9 +321,10 @@ class Store:
             if self._has_tables(conn):
                 version = conn.execute(select(meta.c.value)
                                        .where(meta.c.key == "schema_version")).scalar()
-                if version is not None:     # the usual case: no store-wide lock needed
+                if version is not None and version == str(SCHEMA_VERSION):
+                    return      # the usual case: no store-wide lock needed
+                if version is not None:
                     self._check_version(version)
-                    return
             # Serialise first-time creation across processes; released at commit.
             conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('migration_runbook.schema'))"))
         metadata.create_all(conn, checkfirst=True)
@@ -322,6 +334,36 @@ class Store:
             conn.execute(insert(meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
         else:
             self._check_version(version)
+            self._migrate(conn)
+            if version != str(SCHEMA_VERSION):
+                conn.execute(update(meta).where(meta.c.key == "schema_version")
+                             .values(value=str(SCHEMA_VERSION)))
+
+    def _migrate(self, conn: Connection) -> None:
+        """Bring an older store's tables up to this version: add the columns it lacks.
+
+        Only columns are ever added (with a default), so a record written before keeps its
+        bytes, and its hash.
+        """
+        present = self._present_columns(conn)
+        for column in events.columns:
+            if column.name not in present:
+                kind = column.type.compile(dialect=conn.dialect)
+                conn.exec_driver_sql(f"ALTER TABLE events ADD COLUMN {column.name} {kind} "
+                                     "NOT NULL DEFAULT ''")
+        self._columns = None
+
+    def _present_columns(self, conn: Connection) -> tuple[str, ...]:
+        """The events table's columns as stored (an older store lacks the newer ones)."""
+        if self._columns is None:
+            if self.backend == "sqlite":
+                found = [r[1] for r in conn.exec_driver_sql("PRAGMA table_info(events)")]
+            else:
+                found = [r[0] for r in conn.execute(text(
+                    "SELECT column_name FROM information_schema.columns "
+                    "WHERE table_name = 'events' AND table_schema = current_schema()"))]
+            self._columns = tuple(found)
+        return self._columns
 
     def _check_version(self, version: str | None) -> None:
         """Refuse a store whose tables a newer migration-runbook laid out."""
@@ -369,11 +411,16 @@ class Store:
         if lock:
             head_query = head_query.with_for_update()
         head = conn.execute(head_query).first()
-        query = select(events).where(events.c.plan == plan_id)
+        present = self._present_columns(conn)
+        query = select(*[c for c in events.columns if c.name in present])\
+            .where(events.c.plan == plan_id)
         if phases is not None:
             query = query.where(events.c.phase.in_(sorted(set(phases))))
-        rows = [dict(row) for row in conn.execute(query.order_by(events.c.seq)).mappings()]
+        rows = [{**_MISSING, **row} for row in conn.execute(query.order_by(events.c.seq))
+                .mappings()]
         snap = Snapshot(rows=rows, bound_plan=facts.get("plan"))
+        if self.backend == "postgresql":
+            snap.login = str(conn.execute(text("SELECT session_user")).scalar() or "")
         if head is not None:
             snap.last_seq, snap.last_hash, snap.has_head = head[0], head[1], True
             snap.created_at = conn.execute(select(plans.c.created_at)

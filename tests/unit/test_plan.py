@@ -242,7 +242,7 @@ def test_unknown_key_at_top_level_and_in_a_step_lists_the_allowed_keys(write_pla
         "steps:\n  - {name: s, duration: 5m, priority: 1}")))
     assert problems(path) == [
         f"{path}:1: unknown key 'colour' (allowed here: id, title, timezone, revision, "
-        "description, services, phases, communications)",
+        "description, services, phases, communications, team, approvals, allowed_signers)",
         f"{path}:{line_of(path, 'priority')}: phase 'a': unknown key 'priority' (allowed "
         "here: name, owner, duration)"]
 

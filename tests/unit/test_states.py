@@ -24,6 +24,9 @@ ALLOWED = {
     ("rolling-back", "rolled-back"): "rolled-back",
     ("rolled-back", "go"): "approved",
     **{(state, "note"): state for state in states.STATES},
+    # approvals of the next go: where go is allowed, leaving the state as it is
+    **{(state, event): state for state in ("planned", "held", "rolled-back")
+       for event in ("approve", "revoke")},
 }
 ALLOWED_LISTS = {
     "planned": ["go", "no-go", "note"],
@@ -41,6 +44,8 @@ SOURCES = {   # the states an event may come from, as the refusal names them
     "complete": "in-progress",
     "rollback": "in-progress",
     "rolled-back": "rolling-back",
+    "approve": "planned, held or rolled-back",
+    "revoke": "planned, held or rolled-back",
 }
 ALL = [(s, e) for s in states.STATES for e in states.EVENTS]
 REFUSED = [pair for pair in ALL if pair not in ALLOWED]
@@ -114,7 +119,7 @@ def test_unknown_state_allows_nothing():
 def test_unknown_event_is_refused_naming_the_events(plan):
     message = states.refusal(plan, {}, "carrier-connections", "review")
     assert message == ("phase 'carrier-connections': unknown event 'review' (events: go, "
-                       "no-go, start, complete, rollback, rolled-back, note)")
+                       "no-go, start, complete, rollback, rolled-back, note, approve, revoke)")
 
 
 def test_unknown_phase_is_refused_naming_the_phases(plan):
