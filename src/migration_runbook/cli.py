@@ -497,12 +497,18 @@ def phase_command(plan: str, phase_id: str, event: str, operator: str, reason: s
 
 def _empty_log_hint(exc: Any, plan: str, outputs: str | None, store: str | None) -> Any:
     """A refusal against an empty log says so: a mistyped --outputs (or --store) opens a new,
-    empty log, where every phase is planned."""
+    empty log, where every phase is planned. Only where the empty log is why (the phase's
+    state refuses the event), not for refusals about who asks or how it is signed."""
     from .errors import EventRefused
     from .events import open_log
+    from .states import refusal
 
     try:
-        with open_log(load_plan(plan), outputs, store) as log:
+        model = load_plan(plan)
+        if exc.phase not in {p.id for p in model.phases} or \
+                not refusal(model, {}, exc.phase, exc.event):
+            return exc
+        with open_log(model, outputs, store) as log:
             if log.events():
                 return exc
             location = log.location

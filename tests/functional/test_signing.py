@@ -22,7 +22,7 @@ from tests.hardening.conftest import rewrite_log
 
 pytestmark = pytest.mark.skipif(shutil.which("ssh-keygen") is None, reason="needs OpenSSH")
 
-T0 = datetime(2030, 3, 1, 20, 0, tzinfo=UTC)
+T0 = datetime(2020, 3, 1, 20, 0, tzinfo=UTC)
 PLAN = """
 id: signed
 title: Signed decisions
@@ -34,7 +34,7 @@ team:
   - {name: bob, roles: [change-manager]}
 approvals: {go: [change-manager], require_signatures: REQUIRE}
 phases:
-  - {id: db, name: Database, start: 2030-03-02 10:00, end: 2030-03-02 14:00,
+  - {id: db, name: Database, start: 2020-03-02 10:00, end: 2020-03-02 14:00,
      rollback: {duration: 30m, plan: back}}
 """
 

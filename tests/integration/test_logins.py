@@ -26,7 +26,7 @@ team:
   - {{name: carol, roles: [change-manager]}}
 approvals: {{go: [change-manager]}}
 phases:
-  - {{id: db, name: Database, start: 2030-03-02 10:00, end: 2030-03-02 14:00,
+  - {{id: db, name: Database, start: 2020-03-02 10:00, end: 2020-03-02 14:00,
      rollback: {{duration: 30m, plan: back}}}}
 """
 
