@@ -59,7 +59,8 @@ No outcome shares a hue with an impact level."""
 NOW = INK
 DEADLINE = INK
 STYLESHEET = Path(__file__).parent / "templates" / "palette.css"
-"""The shared stylesheet: include it in a page with `{% include "palette.css" %}`."""
+"""The shared stylesheet: a Jinja2 page includes it inside its <style> element
+(`include "palette.css"`), as templates/gantt.html.j2 does."""
 
 
 def css_name(kind: str, key: str) -> str:

@@ -494,7 +494,8 @@ def impacts_figure(plan: Plan, tz: str | None = None, actual: pd.DataFrame | Non
             bars.append(_Bar(
                 row, a.start, a.drawn_end, x.level, palette.IMPACT[x.level],
                 f"{number[a.phase.id]}. attempt {a.number} "
-                f"{a.start.astimezone(zone):%H:%M}–{a.drawn_end.astimezone(zone):%H:%M}",
+                + (_clock(a.start, a.end, zone) if a.end else
+                   f"{a.start.astimezone(zone):%H:%M}–… {a.start.astimezone(zone).tzname()}"),
                 f"<b>{rows_of[x.service]}</b>: {x.level}<br>"
                 f"{_attempt_hover(a, zone, phases[a.phase.id])}"))
     order = []
