@@ -151,9 +151,15 @@ def _attempt_hover(attempt: Attempt, zone: ZoneInfo, title: str) -> str:
     late = attempt.start - p.start
     lateness = ("on time" if abs(late) < timedelta(minutes=1) else
                 f"{times.format_duration(abs(late))} {'late' if late > timedelta(0) else 'early'}")
-    return (f"<b>{title}</b><br>actual, attempt {attempt.number}: {ended}<br>"
-            f"{_span_text(attempt.start, attempt.drawn_end, zone)}<br>"
-            f"started {lateness}; planned {times.format_local(p.start, zone)}")
+    span = _span_text(attempt.start, attempt.drawn_end, zone)
+    planned = times.format_local(p.start, zone)
+    if attempt.start.astimezone(zone).year != p.start.astimezone(zone).year:
+        # 'Mon 30 Nov' against 'Mon 7 Sep' could be any year: say which
+        span = f"{attempt.start.astimezone(zone).year}: {span}"
+        at = p.start.astimezone(zone)
+        planned = f"{_day(at, year=True)} {at:%H:%M} {at.tzname()}"
+    return (f"<b>{title}</b><br>actual, attempt {attempt.number}: {ended}<br>{span}<br>"
+            f"started {lateness}; planned {planned}")
 
 
 # --- figures -----------------------------------------------------------------------------
