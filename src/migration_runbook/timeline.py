@@ -282,6 +282,13 @@ def _rank(legend: str) -> int:
     return 100 + keys.index(key) if key in keys else 900
 
 
+def _panel_zone_title(panel: _Panel, zone: ZoneInfo) -> str:
+    """'Time in Pacific/Auckland (NZDT)': the abbreviations in force in this panel's bars."""
+    abbrevs = list(dict.fromkeys(times.abbreviation(t, zone) for b in panel.bars
+                                 for t in (b.start, b.end)))
+    return label(f"Time in {zone.key} ({', '.join(abbrevs)})")
+
+
 def _axis_id(k: int) -> str:
     return "" if k == 1 else str(k)
 
@@ -312,7 +319,8 @@ def _panel_figure(title: str, zone_title: str, bars: list[_Bar], marks: list[_Ma
         axis = dict(type="date", range=span, tickmode="array", tickvals=positions,
                     ticktext=_tick_text(instants, zone, utc=False), showgrid=True,
                     gridcolor="#e5e8eb", anchor=y, domain=[0, 1], automargin=False,
-                    title=dict(text=zone_title, standoff=4, font=dict(size=12)),
+                    title=dict(text=_panel_zone_title(panel, zone) if len(panels) > 1
+                               else zone_title, standoff=4, font=dict(size=12)),
                     ticks="outside", zeroline=False, tickangle=0, tickfont=dict(size=11))
         layout[f"xaxis{_axis_id(k)}"] = axis
         layout[f"xaxis{len(panels) + k}"] = dict(

@@ -280,6 +280,8 @@ def test_an_attempt_years_after_the_plan_gets_its_own_panel_with_its_year(exampl
     last = fig.layout.xaxis5
     assert last.ticktext[0] == "22:00 NZDT<br>Mon 30 Nov 2026"
     assert fig.layout.xaxis.ticktext[0] == "21:00 NZST<br>Mon 7 Sep 2020"
+    assert last.title.text == "Time in Pacific/Auckland (NZDT)"  # that panel's own zone time
+    assert fig.layout.xaxis.title.text == "Time in Pacific/Auckland (NZST)"
     assert [s.xref for s in fig.layout.shapes if s.name == "now"] == ["x5"]
     (hover,) = [h for b in _bars(fig, "actual") for h in b.hovertext]
     assert "2026: Mon 30 Nov 22:00 NZDT" in hover
