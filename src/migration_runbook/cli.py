@@ -145,6 +145,22 @@ def gantt(plan: str, output: str, tz: str | None, outputs: str | None,
     click.echo(f"{path}: timeline of {len(model.phases)} phases, times in {zone.key}")
 
 
+@cli.command()
+@click.argument("plan")
+@click.option("-o", "--output", default=None, help="HTML file to write; default "
+              "outputs/<plan id>/plan-review.html (the executed notebook goes beside it).")
+@click.option("--tz", default=None, help="Display zone (IANA name); default the plan's.")
+def review(plan: str, output: str | None, tz: str | None) -> None:
+    """Run runbooks/plan.ipynb on PLAN and export it as one offline page for reviewers."""
+    from .review import review as write_review
+
+    model = load_plan(plan)
+    zone = _zone(tz, model.zone) if tz else None
+    path = write_review(model, output, tz=zone.key if zone else None)
+    click.echo(f"{path}: plan review ({path.stat().st_size / 1e6:.1f} MB), "
+               f"notebook {path.with_suffix('.ipynb')}")
+
+
 OUTPUTS_HELP = "Run folder holding the event log (events.sqlite); default outputs/<plan id>."
 STORE_HELP = "Event store URL (sqlite:///PATH, postgresql://...); default $RUNBOOK_STORE, else " \
     "events.sqlite in the outputs folder."

@@ -7,7 +7,7 @@ for the "date has changed" notice, so the notice and `runbook diff` can never di
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -141,7 +141,8 @@ def _phase_changes(pair: PhasePair, old_plan: Plan, new_plan: Plan,
         direction = "later" if shift > timedelta() else "earlier"
         out.append(Change(pair.id, "moved", (
             f"moved {_span(abs(shift))} {direction}: {times.format_both(old.start, zone)} -> "
-            f"{times.format_both(new.start, zone)}"), _window_json(old), _window_json(new)))
+            f"{times.format_both(new.start, zone)}{_clock_note(old, new, zone)}"),
+            _window_json(old), _window_json(new)))
     if old.duration != new.duration:
         kind = "lengthened" if new.duration > old.duration else "shortened"
         out.append(Change(pair.id, kind, (
@@ -204,6 +205,42 @@ def _span(delta: timedelta) -> str:
         return times.format_duration(rest)
     text = f"{days} day" + ("s" if days != 1 else "")
     return f"{text} {times.format_duration(rest)}" if rest else text
+
+
+def clock_shift(old: datetime, new: datetime, zone: ZoneInfo) -> timedelta:
+    """How far the start moved on the local clock face, ignoring the date: within ±12h.
+
+    A window moved '20 days 23h later' from 22:00 to 21:00 moved an hour earlier in the day,
+    which is what a reader of the notice has to change in their diary.
+    """
+    def of_day(instant: datetime) -> timedelta:
+        local = instant.astimezone(zone)
+        return timedelta(hours=local.hour, minutes=local.minute, seconds=local.second)
+
+    shift = (of_day(new) - of_day(old)) % timedelta(days=1)
+    return shift - timedelta(days=1) if shift > timedelta(hours=12) else shift
+
+
+def _amount(delta: timedelta) -> str:
+    """'an hour', '30m', '2h': a clock shift as a sentence reads it."""
+    return "an hour" if delta == timedelta(hours=1) else times.format_duration(delta)
+
+
+def _clock_note(old: Phase, new: Phase, zone: ZoneInfo) -> str:
+    """'; now starts an hour earlier in the day (21:00 NZST, was 22:00 NZST)', or '' when the
+    local start time is the same (then, if UTC shifted across a DST change, says so)."""
+    local = clock_shift(old.start, new.start, zone)
+    was = times.format_local(old.start, zone, with_date=False)
+    now = times.format_local(new.start, zone, with_date=False)
+    if local:
+        direction = "later" if local > timedelta() else "earlier"
+        return f"; now starts {_amount(abs(local))} {direction} in the day ({now}, was {was})"
+    in_utc = clock_shift(old.start, new.start, times.UTC_ZONE)
+    if in_utc:
+        direction = "later" if in_utc > timedelta() else "earlier"
+        return (f"; same local start time ({now}), {_amount(abs(in_utc))} {direction} in UTC "
+                f"(was {times.format_local(old.start, zone, with_date=False)})")
+    return ""
 
 
 def _window(phase: Phase, zone: ZoneInfo) -> str:

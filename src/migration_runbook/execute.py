@@ -35,6 +35,9 @@ from .errors import EventRefused, OutputError, RunbookError
 
 KERNEL = "python3"
 """The kernel every runbook notebook declares and runs on."""
+KERNEL_DISPLAY_NAME = "Python 3 (migration-runbook)"
+"""Its display name, as `make setup` installs it and as the notebooks declare it: when the two
+differ JupyterLab rewrites the notebook's metadata on opening and marks it changed."""
 SHARED_ENGINE = "runbook-shared-kernel"
 """The papermill engine `run` uses with a borrowed kernel (see `_shared_kernel_engine`)."""
 QUIET = ["--IPKernelApp.log_level=CRITICAL"]
@@ -45,8 +48,8 @@ WARM = ("migration_runbook.phase", "migration_runbook.events", "migration_runboo
 """What a phase notebook imports: a `Kernel` imports it while papermill is still loading."""
 RUNBOOKS_ENV = "RUNBOOK_NOTEBOOKS"
 """Set to a folder to run notebooks from there instead of the project's runbooks/."""
-REPAIR = (f"run `make setup` or `python -m ipykernel install --sys-prefix --name {KERNEL}` "
-          "in the project's environment")
+REPAIR = (f"run `make setup` or `python -m ipykernel install --sys-prefix --name {KERNEL} "
+          f"--display-name \"{KERNEL_DISPLAY_NAME}\"` in the project's environment")
 """How to repair a `python3` kernel that cannot start (what `make setup` does)."""
 QUIET_LOG = logging.getLogger("migration_runbook.notebook")
 """nbclient's logger in our runs: what it would print (a kernel that died, say) reaches the

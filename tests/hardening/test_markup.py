@@ -78,9 +78,11 @@ HOVER_ALL_JS = """() => {
   const seen = [];
   for (const gd of document.querySelectorAll('.js-plotly-plot')) {
     gd.data.forEach((trace, curve) => {
+      if (trace.hoverinfo === 'skip') return;
       const n = (trace.x || trace.base || []).length;
+      const subplot = (trace.xaxis || 'x') + (trace.yaxis || 'y');  // one panel a night
       for (let point = 0; point < n; point++) {
-        Plotly.Fx.hover(gd, [{curveNumber: curve, pointNumber: point}]);
+        Plotly.Fx.hover(gd, [{curveNumber: curve, pointNumber: point}], subplot);
         const layer = gd.querySelector('.hoverlayer');
         if (layer) seen.push(layer.textContent);
       }

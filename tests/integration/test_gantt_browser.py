@@ -88,7 +88,7 @@ def test_actual_windows_from_the_event_log_are_drawn_beside_the_plan(tmp_path):
     with open_offline(out) as page:
         # one actual window; its phase affects 3 services (mo, dlr, api: delayed)
         assert page.bars == [4 + 1, 16 + 3]
-        assert "actual: completed" in page.text
+        assert "attempt 1: completed" in page.text
         assert "1 attempt(s) recorded in the event log" in page.text
         assert page.blocked == [] and page.page_errors == []
 

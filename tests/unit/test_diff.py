@@ -22,7 +22,8 @@ def test_example_versions_differ_by_four_moved_windows_and_the_revision() -> Non
         (None, "revision"), *((p, "moved") for p in diff.moved)]
     first = diff.of_kind("moved")[0]
     assert first.summary == ("moved 20 days 23h later: Mon 17 Aug 22:00 NZST (10:00 UTC) -> "
-                             "Mon 7 Sep 21:00 NZST (09:00 UTC)")
+                             "Mon 7 Sep 21:00 NZST (09:00 UTC); now starts an hour earlier in "
+                             "the day (21:00 NZST, was 22:00 NZST)")
     assert first.before["start_utc"] == "2020-08-17T10:00:00Z"
     assert first.after["start_utc"] == "2020-09-07T09:00:00Z"
     # same length windows: moved, not lengthened or shortened
@@ -91,3 +92,39 @@ def test_json_form_is_plain_json() -> None:
         "new": {"start_utc": "2020-09-07T09:00:00Z", "end_utc": "2020-09-07T13:00:00Z",
                 "duration_minutes": 240.0}}
     assert [c["kind"] for c in again["changes"]].count("moved") == 4
+
+
+def test_a_move_says_when_the_window_now_starts_on_the_local_clock() -> None:
+    diff = diff_plans(load_plan(EXAMPLE_AUGUST), load_plan(EXAMPLE))
+    for change in diff.of_kind("moved"):
+        assert change.summary.endswith(
+            "; now starts an hour earlier in the day (21:00 NZST, was 22:00 NZST)")
+
+
+def _moved(old_start_utc: str, new_start_utc: str) -> str:
+    from datetime import datetime
+
+    plan = load_plan(EXAMPLE)
+    phase = plan.phases[0]
+    old_start, new_start = (datetime.fromisoformat(t) for t in (old_start_utc, new_start_utc))
+    old = phase.model_copy(update={"start": old_start, "end": old_start + phase.duration})
+    new = phase.model_copy(update={"start": new_start, "end": new_start + phase.duration})
+    diff = diff_plans(with_phases(plan, [old]), with_phases(plan, [new]))
+    (change,) = diff.of_kind("moved")
+    return change.summary
+
+
+def test_clock_shift_across_midnight_and_across_a_dst_change() -> None:
+    # 23:30 NZST -> 00:30 NZST two days later: an hour later in the day, not 23h earlier.
+    assert _moved("2020-09-07T11:30:00+00:00", "2020-09-08T12:30:00+00:00").endswith(
+        "; now starts an hour later in the day (00:30 NZST, was 23:30 NZST)")
+    # 21:00 NZST -> 21:00 NZDT a week later (NZ DST began 27 Sep 2020): same local time, so
+    # the change to say is the UTC one.
+    assert _moved("2020-09-21T09:00:00+00:00", "2020-09-28T08:00:00+00:00").endswith(
+        "; same local start time (21:00 NZDT), an hour earlier in UTC (was 21:00 NZST)")
+    # 30 minutes later, same day
+    assert _moved("2020-09-07T09:00:00+00:00", "2020-09-07T09:30:00+00:00") == (
+        "moved 30m later: Mon 7 Sep 21:00 NZST (09:00 UTC) -> Mon 7 Sep 21:30 NZST (09:30 UTC)"
+        "; now starts 30m later in the day (21:30 NZST, was 21:00 NZST)")
+    # a whole week later at the same time: nothing about the clock
+    assert "in the day" not in _moved("2020-09-07T09:00:00+00:00", "2020-09-14T09:00:00+00:00")

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
-from migration_runbook import gantt, timeline
+from migration_runbook import gantt, palette, timeline
 from migration_runbook.plan import load_plan
 from tests.conftest import EXAMPLE
 
@@ -67,12 +67,33 @@ def _actual(*rows: tuple) -> pd.DataFrame:
 
 
 def _bars(fig, group: str | None = None) -> list:
-    return [t for t in fig.data if t.type == "bar" and (group is None or t.offsetgroup == group)]
+    """Bar traces; group 'planned' (planned windows and impacts) or 'actual' (attempts)."""
+    def kind(bar) -> str:
+        return "actual" if any("<br>attempt" in r or r.endswith("<br>actual")
+                               for r in bar.y) else "planned"
+    return [t for t in fig.data if t.type == "bar" and (group is None or kind(t) == group)]
+
+
+def _by_name(bars: list) -> dict[str, list]:
+    """Bar lengths by legend name, summed over the panels (one trace a name a panel)."""
+    out: dict[str, list] = {}
+    for bar in bars:
+        out.setdefault(bar.name, []).extend(bar.x)
+    return out
+
+
+def _panel_rows(fig) -> list[list[str]]:
+    axes = sorted((k for k in fig.layout.to_plotly_json() if k.startswith("yaxis")),
+                  key=lambda k: int(k[5:] or 1))
+    return [list(fig.layout[k].categoryarray) for k in axes]
 
 
 def _strings(fig) -> str:
     """Every text plotly will render from this figure, as one JSON string."""
     return json.dumps(fig.to_plotly_json(), default=str)
+
+
+PLANNED = "<br>planned"
 
 
 @pytest.mark.parametrize("zone, start, end, real_hours, clock_hours", [
@@ -94,6 +115,21 @@ def test_bar_across_a_dst_change_is_as_long_as_the_real_window(
     assert wall_end - datetime.fromisoformat(start) == timedelta(hours=clock_hours)
 
 
+def test_ticks_across_a_dst_change_read_the_local_time_in_force(write_plan):
+    plan = load_plan(write_plan(DST_PLAN.format(zone="Pacific/Auckland",
+                                                start="2020-09-27 00:30",
+                                                end="2020-09-27 04:30")))
+    fig = timeline.windows_figure(plan)
+    # one hour a tick of real time from 00:30 NZST; 02:30 NZST does not exist: 03:30 NZDT
+    assert list(fig.layout.xaxis.ticktext) == [
+        "00:30 NZST<br>Sun 27 Sep 2020", "01:30", "03:30 NZDT", "04:30"]
+    assert list(fig.layout.xaxis2.ticktext) == ["12:30 UTC<br>Sat 26 Sep 2020", "13:30",
+                                                "14:30", "15:30"]
+    ticks = list(fig.layout.xaxis.tickvals)
+    hours = [(b - a) / timedelta(hours=1) for a, b in zip(ticks, ticks[1:], strict=False)]
+    assert hours == [1, 1, 1]  # evenly spaced: the axis is real time
+
+
 def test_axis_title_names_the_zone_and_the_abbreviations_in_force(write_plan, example):
     plan = load_plan(write_plan(DST_PLAN.format(zone="Pacific/Auckland",
                                                 start="2020-09-27 00:30",
@@ -106,38 +142,65 @@ def test_axis_title_names_the_zone_and_the_abbreviations_in_force(write_plan, ex
     assert in_utc.layout.xaxis.title.text == "Time in UTC (UTC)"
     assert in_utc.layout.xaxis.type == "date"
     first = next(b for b in _bars(in_utc) if "1. Carrier" in "".join(b.y))
-    assert first.base[list(first.y).index("1. Carrier Connection Migrations")] == \
+    assert first.base[list(first.y).index("1. Carrier Connection Migrations" + PLANNED)] == \
         datetime(2020, 9, 7, 9, 0)
 
 
-def test_each_window_is_coloured_by_the_worst_impact_in_it(example):
+def test_one_panel_a_night_ticked_on_the_windows_own_hours_with_a_utc_axis(example):
+    fig = timeline.windows_figure(example, now=datetime(2030, 1, 1, tzinfo=UTC))
+    assert _panel_rows(fig) == [[f"{label}{PLANNED}"] for label in
+                                timeline.phase_labels(example).values()]
+    layout = fig.layout
+    assert list(layout.xaxis.ticktext) == ["21:00 NZST<br>Mon 7 Sep 2020", "22:00", "23:00",
+                                           "00:00<br>Tue 8 Sep", "01:00"]
+    assert layout.xaxis.tickvals[0] == datetime(2020, 9, 7, 21, 0)
+    assert layout.xaxis.range[0] < datetime(2020, 9, 7, 21) and \
+        layout.xaxis.range[1] > datetime(2020, 9, 8, 1)
+    assert (layout.xaxis.range[1] - layout.xaxis.range[0]) < timedelta(hours=5)
+    # the top axis of each panel: the same instants in UTC
+    utc = layout.xaxis5
+    assert utc.overlaying == "x" and utc.side == "top"
+    assert list(utc.tickvals) == list(layout.xaxis.tickvals)
+    assert list(utc.ticktext) == ["09:00 UTC", "10:00", "11:00", "12:00", "13:00"]
+    headings = [a.text for a in layout.annotations if a.xref == "paper"]
+    assert headings == ["<b>Mon 7 Sep 2020</b> (NZST)", "<b>Tue 8 Sep 2020</b> (NZST)",
+                        "<b>Wed 9 Sep 2020</b> (NZST)", "<b>Thu 10 Sep 2020</b> (NZST)"]
+
+
+def test_bars_are_labelled_with_the_phase_and_their_times(example):
     fig = timeline.windows_figure(example)
-    colour = {}
+    texts = [a.text for a in fig.layout.annotations if a.name in ("row", "bar")]
+    assert texts[:2] == ["1. Carrier Connection Migrations, planned", "21:00–01:00 NZST"]
+
+
+def test_each_window_is_coloured_and_patterned_by_the_worst_impact_in_it(example):
+    fig = timeline.windows_figure(example)
+    drawn = {}
     for bar in _bars(fig):
         for row in bar.y:
-            colour[row] = bar.marker.color
-    assert colour == {
-        "1. Carrier Connection Migrations": timeline.LEVEL_COLOURS["delayed"],
-        "2. Messaging Core Migration": timeline.LEVEL_COLOURS["unavailable"],
-        "3. Omni Web Interface Migration": timeline.LEVEL_COLOURS["unavailable"],
-        "4. API End-Point Migration": timeline.LEVEL_COLOURS["unavailable"],
+            drawn[row] = (bar.marker.color, bar.marker.pattern.shape)
+    swatch = {level: (s.colour, s.pattern) for level, s in palette.IMPACT.items()}
+    assert drawn == {
+        "1. Carrier Connection Migrations" + PLANNED: swatch["delayed"],
+        "2. Messaging Core Migration" + PLANNED: swatch["unavailable"],
+        "3. Omni Web Interface Migration" + PLANNED: swatch["unavailable"],
+        "4. API End-Point Migration" + PLANNED: swatch["unavailable"],
     }
-    assert list(fig.layout.yaxis.categoryarray) == sorted(colour)
-    assert fig.layout.yaxis.autorange == "reversed"  # first phase on top
+    assert timeline.LEVEL_COLOURS["delayed"] == palette.IMPACT["delayed"].colour
 
 
 def test_rollback_deadline_marker_for_every_phase(example):
     fig = timeline.windows_figure(example)
-    marks = [t for t in fig.data if t.type == "scatter"]
-    assert len(marks) == 1 and len(marks[0].x) == 4
+    marks = [t for t in fig.data if t.type == "scatter" and t.name == "rollback deadline"]
+    assert sum(len(m.x) for m in marks) == 4
     assert marks[0].x[0] == datetime(2020, 9, 8, 0, 15)  # 01:00 NZST minus 45m
     assert "00:15 NZST (Mon 7 Sep 12:15 UTC)" in marks[0].hovertext[0]
 
 
 def test_hover_gives_local_time_abbreviation_utc_length_and_impacts(example):
-    bar = next(b for b in _bars(timeline.windows_figure(example))
-               if "1. Carrier Connection Migrations" in b.y)
-    hover = bar.hovertext[list(bar.y).index("1. Carrier Connection Migrations")]
+    row = "1. Carrier Connection Migrations" + PLANNED
+    bar = next(b for b in _bars(timeline.windows_figure(example)) if row in b.y)
+    hover = bar.hovertext[list(bar.y).index(row)]
     for part in ("Mon 7 Sep 21:00 NZST", "01:00 NZST", "UTC Mon 7 Sep 09:00 UTC → 13:00 UTC",
                  "length 4h", "Inbound messages (MO): delayed", "worst impact: delayed"):
         assert part in hover
@@ -145,42 +208,52 @@ def test_hover_gives_local_time_abbreviation_utc_length_and_impacts(example):
 
 def test_impacts_figure_has_a_bar_per_listed_impact_coloured_by_level(example):
     fig = timeline.impacts_figure(example)
-    by_level = {b.name: b for b in _bars(fig)}
-    assert {name: len(b.x) for name, b in by_level.items()} == {
+    by_level = _by_name(_bars(fig))
+    assert {name: len(x) for name, x in by_level.items()} == {
         "unavailable": 6, "degraded": 1, "delayed": 6, "unaffected": 3}
-    assert sum(len(b.x) for b in by_level.values()) == sum(len(p.impacts)
-                                                          for p in example.phases)
-    for level, bar in by_level.items():
-        assert bar.marker.color == timeline.LEVEL_COLOURS[level]
-    assert by_level["unaffected"].opacity < 1 <= by_level["unavailable"].opacity
-    assert list(fig.layout.yaxis.categoryarray) == [s.name for s in example.services]
-    degraded = by_level["degraded"]
+    for bar in _bars(fig):
+        assert bar.marker.color == palette.IMPACT[bar.name].colour
+        assert bar.marker.pattern.shape == palette.IMPACT[bar.name].pattern
+        assert bar.opacity == (0.45 if bar.name == "unaffected" else 1.0)
+    rows = [r for panel in _panel_rows(fig) for r in panel]
+    assert set(rows) == {s.name for s in example.services}
+    degraded = next(b for b in _bars(fig) if b.name == "degraded")
     assert degraded.y == ("REST API",)
     assert "Existing API applications should work normally" in degraded.hovertext[0]
 
 
-def test_actual_windows_are_drawn_beside_the_planned_ones(example):
+def test_each_attempt_has_its_own_row_and_a_next_night_attempt_names_its_phase(example):
     actual = _actual(
         ("carrier-connections", 1, "2020-09-07 09:05", "2020-09-07 12:40", "completed"),
         ("messaging-core", 1, "2020-09-08 09:00", "2020-09-08 11:30", "rolled-back"),
         ("messaging-core", 2, "2020-09-09 09:00", None, "in-progress"))
     now = datetime(2020, 9, 9, 10, 0, tzinfo=UTC)
     fig = timeline.windows_figure(example, actual=actual, now=now)
-    assert fig.layout.barmode == "group"
-    planned, beside = _bars(fig, "planned"), _bars(fig, "actual")
-    assert sum(len(b.x) for b in planned) == 4
-    assert {b.name: list(b.x) for b in beside} == {
-        "actual: completed": [(3 * 60 + 35) * 60_000],
-        "actual: rolled-back": [2.5 * HOUR_MS],
-        "actual: in-progress": [1 * HOUR_MS],  # running: drawn up to now
+    assert fig.layout.barmode == "overlay"  # rows of their own: nothing drawn side by side
+    assert sum(len(b.x) for b in _bars(fig, "planned")) == 4
+    assert _by_name(_bars(fig, "actual")) == {
+        "completed": [(3 * 60 + 35) * 60_000],
+        "rolled back": [2.5 * HOUR_MS],
+        "in progress": [1 * HOUR_MS],  # running: drawn up to now
     }
-    assert beside[0].marker.color == timeline.OUTCOME_COLOURS["completed"]
-    assert beside[0].base[0] == datetime(2020, 9, 7, 21, 5)
-    assert "5m late" in beside[0].hovertext[0]
+    assert _panel_rows(fig) == [
+        ["1. Carrier Connection Migrations" + PLANNED,
+         "1. Carrier Connection Migrations<br>attempt 1: completed"],
+        ["2. Messaging Core Migration" + PLANNED,
+         "2. Messaging Core Migration<br>attempt 1: rolled back"],
+        # the second attempt, drawn the next night, says whose attempt it is
+        ["2. Messaging Core Migration<br>attempt 2: in progress",
+         "3. Omni Web Interface Migration" + PLANNED],
+        ["4. API End-Point Migration" + PLANNED]]
+    completed = next(b for b in _bars(fig, "actual") if b.name == "completed")
+    assert completed.marker.color == timeline.OUTCOME_COLOURS["completed"]
+    assert completed.base[0] == datetime(2020, 9, 7, 21, 5)
+    assert "5m late" in completed.hovertext[0]
     impacts = timeline.impacts_figure(example, actual=actual, now=now)
     # every affected (not 'unaffected') service of each attempt's phase gets an actual bar
-    assert sum(len(b.x) for b in _bars(impacts, "actual")) == 3 + 4 + 4
-    assert "(planned and actual)" in fig.layout.title.text
+    actual_rows = [r for b in _bars(impacts) for r in b.y if r.endswith("<br>actual")]
+    assert len(actual_rows) == 3 + 4 + 4
+    assert "planned and actual" in fig.layout.title.text
 
 
 def test_planned_only_when_actual_is_empty_or_missing(example):
@@ -198,19 +271,41 @@ def test_a_running_attempt_long_ago_does_not_stretch_the_axis_to_today(example):
     assert list(_bars(fig, "actual")[0].x) == [8 * HOUR_MS]  # twice the planned 4h window
 
 
+def test_an_attempt_years_after_the_plan_gets_its_own_panel_with_its_year(example):
+    actual = _actual(("carrier-connections", 1, "2026-11-30 09:00", "2026-11-30 10:00",
+                      "completed"))
+    fig = timeline.windows_figure(example, actual=actual,
+                                  now=datetime(2026, 11, 30, 9, 30, tzinfo=UTC))
+    assert len(_panel_rows(fig)) == 5
+    last = fig.layout.xaxis5
+    assert last.ticktext[0] == "22:00 NZDT<br>Mon 30 Nov 2026"
+    assert fig.layout.xaxis.ticktext[0] == "21:00 NZST<br>Mon 7 Sep 2020"
+    assert last.title.text == "Time in Pacific/Auckland (NZDT)"  # that panel's own zone time
+    assert fig.layout.xaxis.title.text == "Time in Pacific/Auckland (NZST)"
+    assert [s.xref for s in fig.layout.shapes if s.name == "now"] == ["x5"]
+    (hover,) = [h for b in _bars(fig, "actual") for h in b.hovertext]
+    assert "2026: Mon 30 Nov 22:00 NZDT" in hover
+    assert "planned Mon 7 Sep 2020 21:00 NZST" in hover
+
+
 @pytest.mark.parametrize("now, drawn", [
-    (datetime(2020, 9, 8, 20, 0, tzinfo=UTC), True),     # between two windows
+    (datetime(2020, 9, 8, 11, 0, tzinfo=UTC), True),     # inside the second window
     (datetime(2020, 9, 7, 9, 0, tzinfo=UTC), True),      # the first window's start
+    (datetime(2020, 9, 8, 20, 0, tzinfo=UTC), False),    # between two nights
     (datetime(2020, 9, 7, 8, 59, tzinfo=UTC), False),    # before the span
     (datetime(2020, 9, 10, 13, 1, tzinfo=UTC), False),   # after the span
 ])
-def test_now_line_is_drawn_only_inside_the_plotted_span(example, now, drawn):
+def test_as_of_line_is_drawn_only_inside_a_night(example, now, drawn):
     for fig in (timeline.windows_figure(example, now=now),
                 timeline.impacts_figure(example, now=now)):
         lines = [s for s in fig.layout.shapes if s.name == "now"]
         assert len(lines) == (1 if drawn else 0)
         if drawn:
             assert lines[0].x0 == now.astimezone(example.zone).replace(tzinfo=None)
+            (note,) = [a for a in fig.layout.annotations if a.name == "now"]
+            # in the empty band above the panel's first row (row 0 is at 0, the band at -1)
+            assert note.yref == lines[0].yref.split()[0] and note.y < -0.8
+            assert note.text.startswith("as of ") and "UTC)" in note.text
 
 
 def test_now_line_span_includes_actual_windows(example):
