@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -15,6 +16,15 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
 EXAMPLE = DATA / "omni-hosting-2020.yaml"
 EXAMPLE_AUGUST = DATA / "omni-hosting-2020-08.yaml"
+
+
+@pytest.fixture(autouse=True)
+def _no_inherited_columns() -> None:
+    """pytest imports readline, which exports COLUMNS=80 (and LINES) to every child process,
+    unseen in `os.environ`; `runbook` honours COLUMNS when piped, so its tables would be 80
+    columns in every test. A test that wants a width sets COLUMNS in the child's env."""
+    os.unsetenv("COLUMNS")
+    os.unsetenv("LINES")
 
 
 @pytest.fixture

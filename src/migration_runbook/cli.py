@@ -105,7 +105,9 @@ def validate(plan: str) -> None:
 @click.argument("plan")
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
 @click.option("--tz", default=None, help="Display zone (IANA name); default the plan's.")
-def schedule(plan: str, fmt: str, tz: str | None) -> None:
+@click.option("--wide", is_flag=True, help="One column a field, each time in full; for about "
+              "160 columns.")
+def schedule(plan: str, fmt: str, tz: str | None, wide: bool) -> None:
     """The phase table: windows in local time and UTC, durations, dependencies, impacts."""
     model = load_plan(plan)
     zone = _zone(tz, model.zone)
@@ -114,6 +116,8 @@ def schedule(plan: str, fmt: str, tz: str | None) -> None:
         _print_json(rows)
     elif fmt == "csv":
         _print_csv(rows)
+    elif not wide:
+        _print_schedule(model, zone)
     else:
         _print_table(
             f"{model.title} (revision {model.revision}) - times in {zone.key}",
@@ -124,6 +128,47 @@ def schedule(plan: str, fmt: str, tz: str | None) -> None:
               times.format_local(p.rollback_deadline, zone, with_date=False),
               "\n".join(f"{imp.service}: {imp.level}" for imp in p.impacts) or "-"]
              for i, p in enumerate(model.phases, start=1)])
+
+
+def _print_schedule(model: Any, zone: Any) -> None:
+    """The schedule for 80 columns: a phase's id, name and dependencies in one cell; its
+    window on one line in local time, the next in UTC, then its length and rollback deadline;
+    its impacts. Plan text is shown as typed."""
+    from rich import box
+
+    from .status_table import window_text
+
+    def window(p: Any) -> str:
+        start, end = p.start.astimezone(zone), p.end.astimezone(zone)
+        start_utc, end_utc = times.local(p.start, times.UTC), times.local(p.end, times.UTC)
+        deadline = p.rollback_deadline
+        local = window_text(start, end, times.abbreviation(p.start, zone),
+                            times.abbreviation(p.end, zone))
+        utc = window_text(start_utc, end_utc, "UTC", "UTC",
+                          dated=start_utc.date() != start.date())
+        return "\n".join([local, *([] if in_utc else [utc]),
+                          f"{times.format_duration(p.duration)}, rollback by "
+                          f"{times.format_local(deadline, zone, with_date=False)}"])
+
+    in_utc = zone.key == "UTC"
+
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, padding=(0, 1, 0, 0))
+    table.add_column("#")
+    table.add_column("phase", overflow="fold", min_width=min(max([12, *(
+        len(p.id) for p in model.phases), *(len("after " + ", ".join(p.depends_on))
+                                            for p in model.phases)]), 26))
+    table.add_column("window", no_wrap=True)
+    table.add_column("impacts", overflow="fold")
+    for i, p in enumerate(model.phases, start=1):
+        phase = Text(_visible(p.id), style="bold")
+        phase.append("\n" + _visible(p.name))
+        if p.depends_on:
+            phase.append("\nafter " + ", ".join(p.depends_on))
+        table.add_row(str(i), phase, window(p), Text(_visible("\n".join(
+            f"{imp.service}: {imp.level}" for imp in p.impacts) or "-")))
+        table.add_section()
+    _console().print(Text(_visible(f"{model.title} (revision {model.revision}) - times in "
+                                   f"{zone.key}" + ("" if in_utc else ", UTC below"))), table)
 
 
 @cli.command()
@@ -196,7 +241,7 @@ def status(plan: str, outputs: str | None, store: str | None, fmt: str, tz: str 
     for row in rows:  # the table's cell; the JSON has the structured `approvals`
         row["approvals_text"] = approvals.summary_text(model, events, row["id"])
     _print_status(rows, f"{model.title} - {len(events)} events in {location} - times in "
-                  f"{zone.key}" + ("" if wide else ", UTC below"), wide)
+                  f"{zone.key}" + ("" if wide or zone.key == "UTC" else ", UTC below"), wide)
 
 
 def _print_status(rows: list[dict[str, Any]], title: str, wide: bool) -> None:

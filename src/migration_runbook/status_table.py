@@ -88,8 +88,11 @@ def _state_lines(r: dict[str, Any]) -> str:
 def _planned_cell(r: dict[str, Any]) -> str:
     start, end = _at(r["planned_start"]), _at(r["planned_end"])
     start_utc, end_utc = _at(r["planned_start_utc"]), _at(r["planned_end_utc"])
-    return (f"{_span(start, end, r['planned_start_abbrev'], r['planned_end_abbrev'])}\n"
-            f"{_span(start_utc, end_utc, 'UTC', 'UTC', dated=start_utc.date() != start.date())}")
+    local = window_text(start, end, r["planned_start_abbrev"], r["planned_end_abbrev"])
+    if not start.utcoffset() and not end.utcoffset():
+        return local  # displayed in UTC (or a zone at UTC's offset) already
+    utc = window_text(start_utc, end_utc, "UTC", "UTC", dated=start_utc.date() != start.date())
+    return f"{local}\n{utc}"
 
 
 def _actual_cell(r: dict[str, Any]) -> str:
@@ -99,20 +102,21 @@ def _actual_cell(r: dict[str, Any]) -> str:
     planned_day = _at(r["planned_start"]).date(), _at(r["planned_start_utc"]).date()
     label = f"#{r['attempt']} " if r["attempt"] > 1 else ""
     lines = []
+    displayed_in_utc = not _at(r["actual_start"]).utcoffset()
     for (start, end, start_abbrev, end_abbrev), day in zip(
             ((r["actual_start"], r["actual_end"], r["actual_start_abbrev"],
               r["actual_end_abbrev"]),
              (r["actual_start_utc"], r["actual_end_utc"], "UTC", "UTC")), planned_day,
             strict=True):
         begin = _at(start)
-        lines.append(label + _span(begin, _at(end) if end else None, start_abbrev,
+        lines.append(label + window_text(begin, _at(end) if end else None, start_abbrev,
                                    end_abbrev, dated=begin.date() != day))
         label = " " * len(label)
-    return "\n".join(lines)
+    return lines[0] if displayed_in_utc else "\n".join(lines)
 
 
-def _span(start: datetime, end: datetime | None, start_abbrev: str, end_abbrev: str | None,
-          dated: bool = True) -> str:
+def window_text(start: datetime, end: datetime | None, start_abbrev: str,
+                end_abbrev: str | None, dated: bool = True) -> str:
     """'Mon 7 Sep 21:00-01:00 NZST' on one line: the end's date only when it is not the day
     of the start or the next, its zone only when it differs (a DST change in the window);
     no end: '21:05-... NZST' (still running)."""

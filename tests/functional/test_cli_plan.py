@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -206,9 +207,27 @@ def test_schedule_table_shows_local_time_with_abbreviation_and_utc_beside_it():
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "Omni hosting provider migration (revision 2) - times in Pacific/Auckland" in out
-    assert "Mon 7 Sep 21:00 NZST" in out and "(09:00 UTC)" in out
+    assert "Mon 7 Sep 21:00-01:00 NZST" in out and "09:00-13:00 UTC" in out
+    assert "4h, rollback by 00:15 NZST" in out and "after carrier-connections" in out
     assert "Carrier Connection" in out and "api-endpoints" in out
     assert "api: unavailable" in out
+
+
+@pytest.mark.parametrize("columns", [80, 160])
+def test_schedule_table_fits_the_width_and_cuts_nothing(columns):
+    out = run_cli("schedule", EXAMPLE, env=os.environ | {"COLUMNS": str(columns)}).stdout
+    lines = out.splitlines()
+    assert max(len(line.rstrip()) for line in lines) <= columns and "…" not in out
+    for phase in ("carrier-connections", "messaging-core", "web-interface", "api-endpoints"):
+        assert any(line.split()[1:2] == [phase] for line in lines), phase
+    assert len(lines) <= 30
+
+
+def test_schedule_wide_has_a_column_a_field_and_each_time_in_full():
+    out = run_cli("schedule", EXAMPLE, "--wide", env=os.environ | {"COLUMNS": "160"}).stdout
+    assert max(len(line.rstrip()) for line in out.splitlines()) <= 160
+    assert "Mon 7 Sep 21:00 NZST" in out and "(09:00 UTC)" in out
+    assert "depends on" in out and "rollback by" in out
 
 
 @pytest.mark.parametrize("zone, start, abbrev", [
@@ -228,14 +247,15 @@ def test_schedule_table_in_new_york_time():
     result = run_cli("schedule", EXAMPLE, "--tz", "America/New_York")
     assert result.returncode == 0, result.stderr
     assert "times in America/New_York" in result.stdout
-    assert "Mon 7 Sep 05:00 EDT" in result.stdout and "(09:00 UTC)" in result.stdout
+    assert "Mon 7 Sep 05:00-09:00 EDT" in result.stdout and "09:00-13:00 UTC" in result.stdout
     assert "NZST" not in result.stdout
 
 
 def test_schedule_table_in_utc():
     result = run_cli("schedule", EXAMPLE, "--tz", "UTC")
     assert result.returncode == 0, result.stderr
-    assert "Mon 7 Sep 09:00 UTC" in result.stdout and "NZST" not in result.stdout
+    assert "Mon 7 Sep 09:00-13:00 UTC" in result.stdout and "NZST" not in result.stdout
+    assert "UTC below" not in result.stdout
 
 
 def test_schedule_with_an_unknown_tz_is_a_one_line_error():
@@ -278,8 +298,8 @@ def test_schedule_across_nz_dst_shows_nzst_then_nzdt_and_the_real_length(write_p
     assert rows[0]["end_utc"] == "2020-09-26T16:00:00Z"
     assert rows[0]["duration_minutes"] == 300
     table = run_cli("schedule", plan).stdout
-    assert "Sat 26 Sep 23:00 NZST" in table and "Sun 27 Sep 05:00 NZDT" in table
-    assert "5h" in table
+    assert "Sat 26 Sep 23:00 NZST-05:00 NZDT" in table and "11:00-16:00 UTC" in table
+    assert "5h, rollback by 04:00 NZDT" in table
 
 
 def test_schedule_shows_markup_in_a_plan_as_text(tmp_path: Path):

@@ -17,6 +17,7 @@ from pathlib import Path
 from tests.conftest import EXAMPLE, ROOT
 
 RUNBOOK = str(Path(sys.executable).with_name("runbook"))
+WIDE_SCHEDULE = [RUNBOOK, "schedule", str(EXAMPLE), "--wide"]  # about 150 columns at most
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -32,7 +33,7 @@ def test_piped_output_takes_the_width_of_the_terminal_on_stderr():
     leader, follower = pty.openpty()
     try:
         fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 80, 0, 0))
-        result = subprocess.run([RUNBOOK, "schedule", EXAMPLE], stdout=subprocess.PIPE,
+        result = subprocess.run(WIDE_SCHEDULE, stdout=subprocess.PIPE,
                                 stderr=follower, stdin=subprocess.DEVNULL, text=True,
                                 env=_env(), cwd=ROOT, timeout=120)
     finally:
@@ -43,14 +44,14 @@ def test_piped_output_takes_the_width_of_the_terminal_on_stderr():
 
 
 def test_piped_output_honours_columns():
-    result = subprocess.run([RUNBOOK, "schedule", EXAMPLE], capture_output=True, text=True,
+    result = subprocess.run(WIDE_SCHEDULE, capture_output=True, text=True,
                             env=_env(COLUMNS="100"), cwd=ROOT, timeout=120)
     assert result.returncode == 0, result.stderr
     assert 80 < _widest(result.stdout) <= 100
 
 
 def test_output_with_no_terminal_at_all_is_160_columns():
-    result = subprocess.run([RUNBOOK, "schedule", EXAMPLE], capture_output=True, text=True,
+    result = subprocess.run(WIDE_SCHEDULE, capture_output=True, text=True,
                             env=_env(), cwd=ROOT, stdin=subprocess.DEVNULL, timeout=120)
     assert result.returncode == 0, result.stderr
     assert 100 < _widest(result.stdout) <= 160
