@@ -67,3 +67,33 @@ def test_runbook_phase_echoes_a_naive_at_in_local_time_and_utc(tmp_path):
     assert done.returncode == 0, done.stderr
     assert f"--at {ECHO}" in done.stdout.splitlines()
     assert "recorded as event #1 by alice at Mon 7 Sep 20:50 NZST (08:50 UTC)" in done.stdout
+
+
+@pytest.mark.slow
+def test_a_plan_for_next_month_still_rehearses_at_its_own_future_times(tmp_path, write_plan):
+    """The rehearsal plays future times into a log of its own; typed by hand, they are refused."""
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    from migration_runbook.errors import EventRefused
+    from migration_runbook.rehearsal import rehearse
+
+    day = (datetime.now(ZoneInfo("Pacific/Auckland")) + timedelta(days=30)).date()
+    plan = load_plan(write_plan(f"""\
+id: next-month
+title: Next month
+timezone: Pacific/Auckland
+services: [{{id: api, name: API}}]
+phases:
+  - {{id: only, name: Only, start: {day} 12:00, end: {day} 16:00,
+     rollback: {{duration: 30m, plan: back}}}}
+"""))
+    result = rehearse(plan, tmp_path / "rehearsal", report=False)
+    assert result.states == {"only": "completed"} and result.verified_ok
+    with open_log(plan, tmp_path / "rehearsal") as log:
+        events = log.events()
+    assert [e.event for e in events] == ["go", "start", "complete"]
+    assert events[1].at == plan.phases[0].start > datetime.now(UTC) + timedelta(days=29)
+    with open_log(plan, tmp_path / "real") as log, pytest.raises(EventRefused,
+                                                                 match="in the future"):
+        log.record("only", "go", "alice", at=f"{day} 11:50")
