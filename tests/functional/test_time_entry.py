@@ -164,3 +164,13 @@ def test_runbook_report_refuses_a_future_as_of(plan, tmp_path, env):
     assert "that is 1h in the future" in done.stderr or "that is 59m in the future" in \
         done.stderr
     assert not (outputs / "report.html").exists()
+
+
+def test_the_report_reads_a_naive_as_of_in_the_plan_s_zone(plan, tmp_path):
+    from migration_runbook.report import load
+
+    with open_log(plan, tmp_path) as log:
+        log.record(PHASE, "go", "alice", at="2020-09-07 20:50")
+        log.record(PHASE, "start", "alice", at="2020-09-07 21:00")
+    data = load(plan, tmp_path, as_of="2020-09-07 22:30")           # NZST
+    assert data.as_of == datetime(2020, 9, 7, 10, 30, tzinfo=UTC)

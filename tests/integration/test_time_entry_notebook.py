@@ -97,3 +97,18 @@ phases:
     with open_log(plan, tmp_path / "real") as log, pytest.raises(EventRefused,
                                                                  match="in the future"):
         log.record("only", "go", "alice", at=f"{day} 11:50")
+
+
+@pytest.mark.slow
+def test_runbook_report_echoes_a_naive_as_of_in_local_time_and_utc(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "RUNBOOK_STORE"}
+    outputs = tmp_path / "run"
+    with open_log(load_plan(EXAMPLE), outputs) as log:
+        log.record(PHASE, "go", "alice", at="2020-09-07 20:50")
+        log.record(PHASE, "start", "alice", at="2020-09-07 21:00")
+    done = run_cli("report", EXAMPLE, "--outputs", outputs, "--as-of", "2020-09-07 22:30",
+                   env=env)
+    assert done.returncode == 0, done.stderr
+    assert ("--as-of '2020-09-07 22:30' (no offset: Pacific/Auckland time) is Mon 7 Sep 2020 "
+            "22:30 NZST = Mon 7 Sep 2020 10:30 UTC") in done.stdout.splitlines()
+    assert "Mon 7 Sep 22:30 NZST" in (outputs / "report.html").read_text(encoding="utf-8")
