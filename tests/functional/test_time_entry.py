@@ -97,11 +97,11 @@ def test_a_rehearsal_may_play_future_times_into_a_log_of_its_own(plan, store_url
 
 def test_a_rehearsal_event_is_refused_in_a_log_of_the_real_run(plan, store_url):
     with open_log(plan, store=store_url) as log:
-        log.record("api-endpoints", "note", "alice")
+        log.record("messaging-core", "note", "alice")          # a dependency's, as it happens
         before = _rows(log)
         with pytest.raises(EventRefused, match="a rehearsal plays into a log of its own"):
-            log.record(PHASE, "go", "rehearsal", reason="rehearsal",
-                       at="2020-09-07T08:50:00Z", source="rehearsal")
+            log.record("web-interface", "note", "rehearsal", reason="rehearsal",
+                       at="2020-09-09T08:50:00Z", source="rehearsal")
         assert _rows(log) == before
 
 
