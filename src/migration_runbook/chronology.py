@@ -128,9 +128,11 @@ def typed_refusal(plan: Plan, events: Sequence[Event], phase_id: str, event: str
                   zone: ZoneInfo | None = None) -> str | None:
     """Why a phase event whose time was typed (`--at`, a notebook's `at`) is refused.
 
-    In turn: a rehearsal's event into a log of the real run; a time more than 5 minutes
-    ahead of `now` (not in a rehearsal's own log); more than 12 hours from the phase's window
-    without a reason; then `order_refusal` (the log as it was then).
+    `events`: the log, or (as the event log reads it, to stay quick on long logs) the events
+    of the phase and its dependencies. In turn: a rehearsal's event among events of the real
+    run; a time more than 5 minutes ahead of `now` (not for a rehearsal's event); more than
+    12 hours from the phase's window without a reason; then `order_refusal` (the log as it
+    was then).
     """
     zone = zone or plan.zone
     what = f"phase '{phase_id}' cannot {event}"

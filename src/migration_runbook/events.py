@@ -371,7 +371,7 @@ class EventLog:
         `operator`: also judge who asks (the team, approvals); None judges the event only.
         """
         self._refuse_unknown(phase, event)
-        snap = self.store.snapshot(self.plan.id, self._relevant(phase, source))
+        snap = self.store.snapshot(self.plan.id, self._relevant(phase))
         self._judge(snap, phase, event, at=at, typed=at is not None, reason=reason,
                     source=source, operator=operator.strip() if operator is not None else None)
 
@@ -439,15 +439,11 @@ class EventLog:
 
         if not self.store.exists():
             decide(Snapshot())   # refuse before anything is created
-        row = self.store.append(self.plan.id, self._relevant(phase, source), decide,
+        row = self.store.append(self.plan.id, self._relevant(phase), decide,
                                 created_at=stamp(times.now()))
         return Event.from_row(row)
 
-    def _relevant(self, phase: str, source: str = "cli") -> set[str] | None:
-        """The phases whose events judge one of `phase`'s; all of them for a rehearsal's,
-        which may only go into a log of its own (`chronology.typed_refusal`)."""
-        if source == chronology.REHEARSAL:
-            return None
+    def _relevant(self, phase: str) -> set[str]:
         return {phase, *self.plan.phase(phase).depends_on}
 
     def _refuse_unknown(self, phase: str, event: str) -> None:

@@ -1,6 +1,7 @@
 """A rehearsal: the whole migration in simulated time, through the real phase notebook.
 
-Every phase gets `go` ten minutes before its window, `start` at its planned start and
+Every phase gets `go` ten minutes before its window (or when the last phase it depends on
+completes, if that is later), `start` at its planned start and
 `complete` once its steps are done, each recorded at those plan times (back-filled `at`) by the
 real notebook, so the log, the executed notebooks and the report look exactly as they will on
 the night. The customer notices go out at their own simulated times too: the announcement, a
@@ -74,19 +75,23 @@ def script(plan: Plan, rollback: str | None = None) -> list[Step]:
 
     steps: list[Step] = []
     stopped: set[str] = set()
+    completed: dict[str, datetime] = {}
     for phase in plan.phases:
         if stopped.intersection(phase.depends_on):
             stopped.add(phase.id)
             continue
+        # Never before a dependency completed: the log refuses a go dated before that.
+        go_at = max([phase.start - GO_BEFORE, *(completed[d] for d in phase.depends_on
+                                                if d in completed)])
         # With a team, the approvals the go needs come first, each by the first member
         # holding the role, and someone else says go where the team allows it.
         approvers = first_holders(plan, phase.id)
         who = _operator(plan, approvers)
         for n, person in enumerate(approvers):
             steps.append(Step(phase.id, "approve",
-                              phase.start - GO_BEFORE - (len(approvers) - n) * APPROVE_EVERY,
+                              go_at - (len(approvers) - n) * APPROVE_EVERY,
                               "rehearsal", person))
-        go = Step(phase.id, "go", phase.start - GO_BEFORE, "rehearsal", who)
+        go = Step(phase.id, "go", go_at, "rehearsal", who)
         start = Step(phase.id, "start", phase.start, operator=who)
         if phase.id == rollback:
             deadline = phase.rollback_deadline
@@ -98,6 +103,7 @@ def script(plan: Plan, rollback: str | None = None) -> list[Step]:
             stopped.add(phase.id)
             continue
         done = phase.start + phase.steps_duration if phase.steps else phase.end
+        completed[phase.id] = done
         steps += [go, start, Step(phase.id, "complete", done, operator=who)]
     return steps
 

@@ -97,11 +97,11 @@ def test_a_rehearsal_may_play_future_times_into_a_log_of_its_own(plan, store_url
 
 def test_a_rehearsal_event_is_refused_in_a_log_of_the_real_run(plan, store_url):
     with open_log(plan, store=store_url) as log:
-        log.record("api-endpoints", "note", "alice")
+        log.record("messaging-core", "note", "alice")          # a dependency's, as it happens
         before = _rows(log)
         with pytest.raises(EventRefused, match="a rehearsal plays into a log of its own"):
-            log.record(PHASE, "go", "rehearsal", reason="rehearsal",
-                       at="2020-09-07T08:50:00Z", source="rehearsal")
+            log.record("web-interface", "note", "rehearsal", reason="rehearsal",
+                       at="2020-09-09T08:50:00Z", source="rehearsal")
         assert _rows(log) == before
 
 
@@ -164,3 +164,13 @@ def test_runbook_report_refuses_a_future_as_of(plan, tmp_path, env):
     assert "that is 1h in the future" in done.stderr or "that is 59m in the future" in \
         done.stderr
     assert not (outputs / "report.html").exists()
+
+
+def test_the_report_reads_a_naive_as_of_in_the_plan_s_zone(plan, tmp_path):
+    from migration_runbook.report import load
+
+    with open_log(plan, tmp_path) as log:
+        log.record(PHASE, "go", "alice", at="2020-09-07 20:50")
+        log.record(PHASE, "start", "alice", at="2020-09-07 21:00")
+    data = load(plan, tmp_path, as_of="2020-09-07 22:30")           # NZST
+    assert data.as_of == datetime(2020, 9, 7, 10, 30, tzinfo=UTC)

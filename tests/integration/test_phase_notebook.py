@@ -173,8 +173,9 @@ def test_every_event_runs_through_the_notebook(tmp_path, kernel):
                 ("go", "2020-09-08T08:00:00Z", "second attempt"),
                 ("no-go", "2020-09-08T08:30:00Z", "wait for the carrier"),
                 ("go", "2020-09-08T08:50:00Z", "carrier fixed"),
-                ("start", "2020-09-08T09:00:00Z", ""),
-                ("complete", "2020-09-08T11:55:00Z", "")]
+                # The next night is more than 12 hours after the window: a reason is needed.
+                ("start", "2020-09-08T09:00:00Z", "second attempt, next night"),
+                ("complete", "2020-09-08T11:55:00Z", "second attempt, next night")]
     for n, (event, at, reason) in enumerate(sequence, start=1):
         out = _run(tmp_path / f"{n:02d}-{event}.ipynb", kernel, event=event, at=at,
                    reason=reason, notebook_path=f"nb/{n:02d}.ipynb", **common)

@@ -67,13 +67,15 @@ def record_complete(plan, outputs: Path) -> None:
     record_partial(plan, outputs)
     log = open_log(plan, outputs=outputs)
     try:
+        # A night late, more than 12 hours past each window: every event says why.
+        late = "a night late, after the retry"
         log.record("messaging-core", "go", "bob", "retry", at="2020-09-09T08:40:00Z")
-        log.record("messaging-core", "start", "bob", "", at="2020-09-09T09:00:00Z")
-        log.record("messaging-core", "complete", "bob", "", at="2020-09-09T13:25:00Z")
+        log.record("messaging-core", "start", "bob", "retry", at="2020-09-09T09:00:00Z")
+        log.record("messaging-core", "complete", "bob", "retry", at="2020-09-09T13:25:00Z")
         for phase, day in (("web-interface", 10), ("api-endpoints", 11)):
-            log.record(phase, "go", "carol", "", at=f"2020-09-{day}T08:50:00Z")
-            log.record(phase, "start", "carol", "", at=f"2020-09-{day}T09:00:00Z")
-            log.record(phase, "complete", "carol", "", at=f"2020-09-{day}T12:00:00Z")
+            log.record(phase, "go", "carol", late, at=f"2020-09-{day}T08:50:00Z")
+            log.record(phase, "start", "carol", late, at=f"2020-09-{day}T09:00:00Z")
+            log.record(phase, "complete", "carol", late, at=f"2020-09-{day}T12:00:00Z")
     finally:
         log.close()
 

@@ -67,3 +67,48 @@ def test_runbook_phase_echoes_a_naive_at_in_local_time_and_utc(tmp_path):
     assert done.returncode == 0, done.stderr
     assert f"--at {ECHO}" in done.stdout.splitlines()
     assert "recorded as event #1 by alice at Mon 7 Sep 20:50 NZST (08:50 UTC)" in done.stdout
+
+
+@pytest.mark.slow
+def test_a_plan_for_next_month_still_rehearses_at_its_own_future_times(tmp_path, write_plan):
+    """The rehearsal plays future times into a log of its own; typed by hand, they are refused."""
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    from migration_runbook.errors import EventRefused
+    from migration_runbook.rehearsal import rehearse
+
+    day = (datetime.now(ZoneInfo("Pacific/Auckland")) + timedelta(days=30)).date()
+    plan = load_plan(write_plan(f"""\
+id: next-month
+title: Next month
+timezone: Pacific/Auckland
+services: [{{id: api, name: API}}]
+phases:
+  - {{id: only, name: Only, start: {day} 12:00, end: {day} 16:00,
+     rollback: {{duration: 30m, plan: back}}}}
+"""))
+    result = rehearse(plan, tmp_path / "rehearsal", report=False)
+    assert result.states == {"only": "completed"} and result.verified_ok
+    with open_log(plan, tmp_path / "rehearsal") as log:
+        events = log.events()
+    assert [e.event for e in events] == ["go", "start", "complete"]
+    assert events[1].at == plan.phases[0].start > datetime.now(UTC) + timedelta(days=29)
+    with open_log(plan, tmp_path / "real") as log, pytest.raises(EventRefused,
+                                                                 match="in the future"):
+        log.record("only", "go", "alice", at=f"{day} 11:50")
+
+
+@pytest.mark.slow
+def test_runbook_report_echoes_a_naive_as_of_in_local_time_and_utc(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "RUNBOOK_STORE"}
+    outputs = tmp_path / "run"
+    with open_log(load_plan(EXAMPLE), outputs) as log:
+        log.record(PHASE, "go", "alice", at="2020-09-07 20:50")
+        log.record(PHASE, "start", "alice", at="2020-09-07 21:00")
+    done = run_cli("report", EXAMPLE, "--outputs", outputs, "--as-of", "2020-09-07 22:30",
+                   env=env)
+    assert done.returncode == 0, done.stderr
+    assert ("--as-of '2020-09-07 22:30' (no offset: Pacific/Auckland time) is Mon 7 Sep 2020 "
+            "22:30 NZST = Mon 7 Sep 2020 10:30 UTC") in done.stdout.splitlines()
+    assert "Mon 7 Sep 22:30 NZST" in (outputs / "report.html").read_text(encoding="utf-8")

@@ -241,3 +241,33 @@ def test_a_southern_plan_and_a_northern_plan_read_the_same_text_differently(writ
     with pytest.raises(RunbookError, match=r"^--at: 2021-10-31 01:30 happens twice in "
                                            r"Europe/London"):
         chronology.read_typed(london, "2021-10-31 01:30")
+
+
+def test_a_rehearsal_never_dates_a_go_before_its_dependency_completes(write_plan):
+    from migration_runbook.rehearsal import script
+
+    plan = load_plan(write_plan(textwrap.dedent("""\
+        id: tight
+        title: Tight
+        timezone: Pacific/Auckland
+        services: [{id: api, name: API}]
+        phases:
+          - id: a
+            name: A
+            start: 2020-09-07 21:00
+            end: 2020-09-07 23:00
+            rollback: {duration: 5m, plan: back}
+            steps: [{name: everything, owner: ops, duration: 1h55m}]
+          - {id: b, name: B, start: 2020-09-07 23:00, end: 2020-09-08 01:00, depends_on: [a],
+             rollback: {duration: 30m, plan: back}}
+          - {id: c, name: C, start: 2020-09-08 03:00, end: 2020-09-08 05:00, depends_on: [b],
+             rollback: {duration: 30m, plan: back}}
+        """)))
+    at = {(s.phase, s.event): s.at for s in script(plan)}
+    assert at[("a", "complete")] == utc(2020, 9, 7, 10, 55)
+    assert at[("b", "go")] == utc(2020, 9, 7, 10, 55)       # not 10:50, before a completed
+    assert at[("c", "go")] == utc(2020, 9, 7, 14, 50)       # ten minutes before, as usual
+    log = []
+    for n, step in enumerate(script(plan), start=1):
+        assert chronology.order_refusal(plan, log, step.phase, step.event, step.at) is None
+        log.append(ev(n, step.phase, step.event, step.at, "rehearsal"))
