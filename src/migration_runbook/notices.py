@@ -325,6 +325,9 @@ def _render(plan: Plan, kind: str, fmt: str, context: dict[str, Any]) -> str:
         raise NoticeError(f"template {where}: {exc.message}") from None
     except jinja2.TemplateNotFound as exc:
         raise NoticeError(f"no template '{exc.name}' for the {kind} notice") from None
+    except RecursionError:
+        raise NoticeError(f"template {name}: recursion too deep (a macro or include that "
+                          "calls itself without end)") from None
     except (jinja2.TemplateError, TypeError, ValueError) as exc:
         # a plan's own template failing at render time (undefined name, unsafe access, ...)
         raise NoticeError(f"template {name}: {_one_line(exc)}") from None

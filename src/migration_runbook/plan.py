@@ -297,6 +297,8 @@ Path_ = tuple[str | int, ...]
 _TAG = "tag:yaml.org,2002:"
 _SCALAR_TAGS = frozenset(_TAG + t for t in ("str", "int", "float", "bool", "null"))
 _MERGE = _TAG + "merge"
+_KEY_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_ .-]{0,59}")
+"""What an unknown key may look like to be quoted back; anything else is not echoed."""
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 """Control characters other than tab and newline: written as YAML escapes ("\\e[2J"), they
 would reach terminals, notices and calendars as escape sequences, so a plan may not hold them."""
@@ -577,7 +579,10 @@ def _pydantic_errors(exc: ValidationError, where: _Locator, prefix: Path_) -> li
             close = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
             hint = f"did you mean '{close[0]}'?" if close else \
                 f"allowed here: {', '.join(allowed)}" if allowed else ""
+            if not _KEY_NAME.fullmatch(name):  # a line of some other file: not echoed
+                name, hint = "", "not a key name: keys are letters, digits, '_' and '-'"
             message = f"unknown key '{name}'" + (f" ({hint})" if hint else "")
+            message = message.replace("unknown key '' ", "unknown key ")
         elif kind == "missing":
             message = f"missing required key '{name}'"
         elif value is None and kind in ("string_type", "list_type", "dict_type",
@@ -630,6 +635,13 @@ def load_plan_with_warnings(path: str | os.PathLike[str]) -> tuple[Plan, list[Pl
     if not isinstance(data, dict):
         raise PlanInvalid(errors + [PlanError(file, lines.get((), 1), (
             "a plan must be a mapping with id, title, timezone, services and phases"))])
+    plan_keys = set(Plan.model_fields) - {"source"}
+    if data and not plan_keys & set(data):
+        # Not a plan at all (/etc/shadow reads as one key a line): say so once, and do not
+        # echo its lines back as "unknown keys".
+        raise PlanInvalid(errors + [PlanError(file, lines.get((), 1), (
+            f"not a migration plan: none of its {len(data)} top-level keys is a plan key "
+            "(id, title, timezone, services, phases)"))])
     if "source" in data:  # a field the loader fills in, not one a plan may set
         errors.append(where.error(("source",), "unknown key 'source'"))
         data = {k: v for k, v in data.items() if k != "source"}
