@@ -173,6 +173,17 @@ class _TrackedHTTPS(urllib.request.HTTPSHandler):
 
 
 def _tcp(target: str, timeout: float) -> tuple[bool, str]:
+    """Connect within `timeout`, name lookup included (the socket's own timeout does not
+    cover a resolver that hangs)."""
+    outcome: list[tuple[bool, str]] = []
+    worker = threading.Thread(target=lambda: outcome.append(_tcp_connect(target, timeout)),
+                              name="runbook-tcp-check", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    return outcome[0] if outcome else (False, f"no answer within {_secs(timeout)}")
+
+
+def _tcp_connect(target: str, timeout: float) -> tuple[bool, str]:
     host, _, port = target.rpartition(":")
     host = host.strip("[]")
     try:

@@ -122,7 +122,10 @@ class EventSource(Protocol):
 
 def phase_label(plan: Plan, phase: Phase) -> str:
     """'Phase 1: Carrier Connection Migrations', numbered in plan order."""
-    return f"Phase {plan.phases.index(phase) + 1}: {phase.name}"
+    position = plan.position(phase.id)
+    if position is None or plan.phases[position] is not phase:
+        position = plan.phases.index(phase)  # a phase of another version: ValueError
+    return f"Phase {position + 1}: {phase.name}"
 
 
 def phase_views(plan: Plan, zone: ZoneInfo | None = None) -> list[PhaseView]:
@@ -151,15 +154,20 @@ def _chained(plan: Plan) -> bool:
 
 
 def _dependents(plan: Plan, phase_id: str) -> set[str]:
-    """Phases that need `phase_id` completed, directly or through others."""
+    """Phases that need `phase_id` completed, directly or through others (one walk of the
+    reversed dependency graph: linear in the plan's size)."""
+    needed_by: dict[str, list[str]] = {}
+    for p in plan.phases:
+        for dep in p.depends_on:
+            needed_by.setdefault(dep, []).append(p.id)
     out: set[str] = set()
-    changed = True
-    while changed:
-        changed = False
-        for p in plan.phases:
-            if p.id not in out and (phase_id in p.depends_on or out & set(p.depends_on)):
-                out.add(p.id)
-                changed = True
+    todo = [phase_id]
+    while todo:
+        for later in needed_by.get(todo.pop(), []):
+            if later not in out:
+                out.add(later)
+                todo.append(later)
+    out.discard(phase_id)
     return out
 
 
@@ -317,6 +325,9 @@ def _render(plan: Plan, kind: str, fmt: str, context: dict[str, Any]) -> str:
         raise NoticeError(f"template {where}: {exc.message}") from None
     except jinja2.TemplateNotFound as exc:
         raise NoticeError(f"no template '{exc.name}' for the {kind} notice") from None
+    except RecursionError:
+        raise NoticeError(f"template {name}: recursion too deep (a macro or include that "
+                          "calls itself without end)") from None
     except (jinja2.TemplateError, TypeError, ValueError) as exc:
         # a plan's own template failing at render time (undefined name, unsafe access, ...)
         raise NoticeError(f"template {name}: {_one_line(exc)}") from None

@@ -264,11 +264,25 @@ class Plan(_Model):
     def zone(self) -> ZoneInfo:
         return times.zone(self.timezone)
 
+    @cached_property
+    def phase_positions(self) -> dict[str, int]:
+        """Each phase id's index in `phases`: looking a phase up is constant time, so what
+        does it for every phase stays linear (5,000 phases)."""
+        return {p.id: i for i, p in reversed(list(enumerate(self.phases)))}
+
+    def position(self, phase_id: str) -> int | None:
+        """The index of phase `phase_id` in `phases`, or None."""
+        i = self.phase_positions.get(phase_id) if isinstance(phase_id, str) else None
+        if i is not None and i < len(self.phases) and self.phases[i].id == phase_id:
+            return i
+        # Not there, or a copy (model_copy) that kept the cache of other phases.
+        return next((k for k, p in enumerate(self.phases) if p.id == phase_id), None)
+
     def phase(self, phase_id: str) -> Phase:
         """The phase called `phase_id`; a clear error naming the known ones otherwise."""
-        for phase in self.phases:
-            if phase.id == phase_id:
-                return phase
+        i = self.position(phase_id)
+        if i is not None:
+            return self.phases[i]
         known = ", ".join(p.id for p in self.phases)
         shown = f"'{phase_id}'" if str(phase_id).isprintable() else _short(phase_id)
         raise PlanError(self.source or self.id, None, f"no phase {shown} (phases: {known})")
@@ -309,6 +323,8 @@ Path_ = tuple[str | int, ...]
 _TAG = "tag:yaml.org,2002:"
 _SCALAR_TAGS = frozenset(_TAG + t for t in ("str", "int", "float", "bool", "null"))
 _MERGE = _TAG + "merge"
+_KEY_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_ .-]{0,59}")
+"""What an unknown key may look like to be quoted back; anything else is not echoed."""
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 """Control characters other than tab and newline: written as YAML escapes ("\\e[2J"), they
 would reach terminals, notices and calendars as escape sequences, so a plan may not hold them."""
@@ -589,7 +605,10 @@ def _pydantic_errors(exc: ValidationError, where: _Locator, prefix: Path_) -> li
             close = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
             hint = f"did you mean '{close[0]}'?" if close else \
                 f"allowed here: {', '.join(allowed)}" if allowed else ""
+            if not _KEY_NAME.fullmatch(name):  # a line of some other file: not echoed
+                name, hint = "", "not a key name: keys are letters, digits, '_' and '-'"
             message = f"unknown key '{name}'" + (f" ({hint})" if hint else "")
+            message = message.replace("unknown key '' ", "unknown key ")
         elif kind == "missing":
             message = f"missing required key '{name}'"
         elif value is None and kind in ("string_type", "list_type", "dict_type",
@@ -642,6 +661,13 @@ def load_plan_with_warnings(path: str | os.PathLike[str]) -> tuple[Plan, list[Pl
     if not isinstance(data, dict):
         raise PlanInvalid(errors + [PlanError(file, lines.get((), 1), (
             "a plan must be a mapping with id, title, timezone, services and phases"))])
+    plan_keys = set(Plan.model_fields) - {"source"}
+    if data and not plan_keys & set(data):
+        # Not a plan at all (/etc/shadow reads as one key a line): say so once, and do not
+        # echo its lines back as "unknown keys".
+        raise PlanInvalid(errors + [PlanError(file, lines.get((), 1), (
+            f"not a migration plan: none of its {len(data)} top-level keys is a plan key "
+            "(id, title, timezone, services, phases)"))])
     if "source" in data:  # a field the loader fills in, not one a plan may set
         errors.append(where.error(("source",), "unknown key 'source'"))
         data = {k: v for k, v in data.items() if k != "source"}
@@ -845,36 +871,73 @@ def _rules(facts: list[_Facts], services: set[str] | None, where: _Locator,
             "dependency cycle: " + " -> ".join(cycle + [cycle[0]]) +
             " (each depends on the next)")))
         return errors, warnings
-    # Ancestors as bit sets (one bit a phase) and the valid ancestor that ends last, one pass.
-    bit = {node: 1 << k for k, node in enumerate(order)}
-    ancestors: dict[str, int] = {}
+    # The valid ancestor that ends last, one pass in dependency order.
     last: dict[str, Phase | None] = {}
     for node in order:
-        mask, latest = 0, None
+        latest = None
         for dep in graph[node]:
-            mask |= bit[dep] | ancestors[dep]
             for candidate in (first[dep].phase, last[dep]):
                 if candidate is not None and (latest is None or candidate.end > latest.end):
                     latest = candidate
-        ancestors[node], last[node] = mask, latest
+        last[node] = latest
     for node in order:
         f, dep = first[node], last[node]
         if f.phase is not None and dep is not None and dep.end > f.phase.start:
             errors.append(where.error(("phases", f.index, "start"), (
                 f"starts before '{dep.id}', which it depends on, ends; it must start at or "
                 f"after {times.format_both(dep.end, display)}")))
-    timed = sorted((f for f in first.values() if f.phase is not None),
-                   key=lambda f: f.phase.start)
-    for a, one in enumerate(timed):
-        for other in timed[a + 1:]:
-            if other.phase.start >= one.phase.end:
-                break
-            if not (ancestors[other.id] & bit[one.id] or ancestors[one.id] & bit[other.id]):
-                warnings.append(where.error(("phases", other.index, "start"), (
-                    f"warning: window overlaps independent phase '{one.id}' "
-                    f"({times.format_local(one.phase.start, display)} to "
-                    f"{times.format_local(one.phase.end, display)})")))
+    if not errors:
+        # Phases whose windows overlap are independent here: one that depends on another,
+        # directly or not, starts after it ends (or that was an error just above).
+        warnings += _overlap_warnings([f for f in first.values() if f.phase is not None],
+                                      where, display)
     return errors, warnings
+
+
+MAX_OVERLAP_WARNINGS = 20
+"""Groups of overlapping windows reported one by one; beyond that, one line counts the rest."""
+MAX_OVERLAP_NAMED = 10
+"""Phases named in one group's warning; beyond that, the group says how many more."""
+
+
+def _overlap_warnings(facts: list[_Facts], where: _Locator, display: ZoneInfo
+                      ) -> list[PlanError]:
+    """One warning for each group of windows that overlap one another (a sweep over the
+    windows sorted by start: a group ends where a window starts after all before it ended),
+    so that a thousand phases in one window are one line, not half a million."""
+    timed = sorted(facts, key=lambda f: (f.phase.start, f.index))
+    groups: list[list[_Facts]] = []
+    group_end = None
+    for f in timed:
+        if group_end is not None and f.phase.start < group_end:
+            groups[-1].append(f)
+            group_end = max(group_end, f.phase.end)
+        else:
+            groups.append([f])
+            group_end = f.phase.end
+    warnings = []
+    groups = [g for g in groups if len(g) > 1]
+    for group in groups[:MAX_OVERLAP_WARNINGS]:
+        one, other = group[0], group[1]
+        if len(group) == 2:
+            message = (f"warning: window overlaps independent phase '{one.id}' "
+                       f"({times.format_local(one.phase.start, display)} to "
+                       f"{times.format_local(one.phase.end, display)})")
+        else:
+            named = ", ".join(f"'{g.id}'" for g in group[:MAX_OVERLAP_NAMED])
+            more = len(group) - MAX_OVERLAP_NAMED
+            end = max(g.phase.end for g in group)
+            message = (f"warning: the windows of {len(group)} independent phases overlap "
+                       f"between {times.format_local(one.phase.start, display)} and "
+                       f"{times.format_local(end, display)}: {named}"
+                       + (f" and {more} more" if more > 0 else ""))
+        warnings.append(where.error(("phases", other.index, "start"), message))
+    if len(groups) > MAX_OVERLAP_WARNINGS:
+        rest = groups[MAX_OVERLAP_WARNINGS:]
+        warnings.append(PlanError(where.file, None, (
+            f"warning: {len(rest)} more groups of overlapping windows "
+            f"({sum(len(g) for g in rest)} phases) not listed")))
+    return warnings
 
 
 # --- frames ----------------------------------------------------------------------------

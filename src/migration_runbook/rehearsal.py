@@ -76,7 +76,9 @@ def script(plan: Plan, rollback: str | None = None) -> list[Step]:
     steps: list[Step] = []
     stopped: set[str] = set()
     completed: dict[str, datetime] = {}
-    for phase in plan.phases:
+    # By start time: a topological order whatever order the plan lists its phases in, since a
+    # phase starts no earlier than every phase it depends on ends (validation sees to it).
+    for phase in sorted(plan.phases, key=lambda p: p.start):
         if stopped.intersection(phase.depends_on):
             stopped.add(phase.id)
             continue

@@ -122,19 +122,26 @@ def parse_time(value: str | datetime, tz: ZoneInfo | None) -> datetime:
                          "plan's zone, or ISO 8601 with an offset)")
     try:
         if parsed.tzinfo is None:
-            return localize(parsed, tz or UTC_ZONE).astimezone(UTC)
+            parsed = localize(parsed, tz or UTC_ZONE)
         offset = parsed.utcoffset()
         if tz is not None:
             in_zone = parsed.astimezone(tz)
             if in_zone.utcoffset() != offset:
+                spec = "seconds" if in_zone.second else "minutes"
                 raise ValueError(
                     f"offset {_offset(offset)} of {_short(value)} disagrees with {tz.key}, "
                     f"which is {_offset(in_zone.utcoffset())} ({in_zone.tzname()}) at that "
-                    f"moment; write {in_zone.isoformat(timespec='minutes')}, or the local "
+                    f"moment; write {in_zone.isoformat(timespec=spec)}, or the local "
                     "time without an offset")
-        return parsed.astimezone(UTC)
+        instant = parsed.astimezone(UTC)
     except OverflowError:
-        raise ValueError(f"time {_short(value)} is out of range") from None
+        instant = None
+    if instant is None or not EARLIEST_INSTANT <= instant <= LATEST_INSTANT:
+        # A plan in year 1 or 9999 would overflow where a day is added or a zone applied
+        # (comms, schedule --tz, the rehearsal's clock): refused here, like an event's time.
+        raise ValueError(f"time {_short(value)} is out of range (years "
+                         f"{EARLIEST_INSTANT.year} to {LATEST_INSTANT.year})")
+    return instant
 
 
 def _from_iso(text: str) -> datetime:
@@ -286,9 +293,13 @@ def _short(value: object, limit: int = 60) -> str:
 
 
 def _offset(delta: timedelta | None) -> str:
-    minutes = int((delta or timedelta()).total_seconds() // 60)
-    sign = "+" if minutes >= 0 else "-"
-    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+    """'+12:00', or '+11:39:04' for an offset with seconds (local mean time before a zone
+    adopted standard time), so two offsets that differ are never written the same."""
+    seconds = int((delta or timedelta()).total_seconds())
+    sign = "+" if seconds >= 0 else "-"
+    hours, rest = divmod(abs(seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{sign}{hours:02d}:{minutes:02d}" + (f":{secs:02d}" if secs else "")
 
 
 UTC_ZONE = ZoneInfo("UTC")

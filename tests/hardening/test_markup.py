@@ -363,12 +363,14 @@ ICS_BREAKOUT = ("Night one\nEND:VEVENT\nBEGIN:VEVENT\nUID:injected@example\nSUMM
 
 
 def test_calendar_keeps_plan_text_inside_its_fields(tmp_path):
-    """A name that spells out calendar lines stays one SUMMARY: no extra or altered events."""
+    """Text that spells out calendar lines stays inside its field: no extra or altered events.
+    (A name must be one line, so a line break in it is refused: test_calendar_injection.py.)"""
     import icalendar
     import ics
 
     data = hostile_data()
-    data["phases"][0]["name"] = ICS_BREAKOUT
+    name = "Night one;UID:injected@example,SUMMARY:x;y,z\\"
+    data["phases"][0]["name"] = name
     data["phases"][0]["impacts"][0]["detail"] = ICS_BREAKOUT
     plan = tmp_path / "plan.yaml"
     plan.write_text(dump(data), encoding="utf-8")
@@ -379,5 +381,6 @@ def test_calendar_keeps_plan_text_inside_its_fields(tmp_path):
     events = [c for c in calendar.walk() if c.name == "VEVENT"]
     assert len(events) == 4
     assert not any("injected" in str(e.get("UID")) for e in events)
-    assert ICS_BREAKOUT in str(events[0].get("SUMMARY"))
+    assert name in str(events[0].get("SUMMARY"))
+    assert ICS_BREAKOUT in str(events[0].get("DESCRIPTION"))
     assert len(ics.Calendar(out.read_text()).events) == 4

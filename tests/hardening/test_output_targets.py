@@ -16,7 +16,7 @@ import pytest
 from migration_runbook.errors import OutputError
 from migration_runbook.files import install, output_target, write_atomic
 from tests.conftest import EXAMPLE
-from tests.hardening.conftest import assert_clean_refusal, runbook
+from tests.hardening.conftest import assert_clean_refusal, env_without_store, runbook
 
 # Every command that writes a user-named file, as (arguments before the path, text expected).
 WRITERS = {
@@ -146,3 +146,19 @@ def test_store_init_never_opens_a_device_or_fifo_as_a_database(tmp_path, target)
     assert set(os.listdir(path.parent)) == before  # no -journal or -wal beside it
     for command in (["store", "info", path], ["status", EXAMPLE, "--store", f"sqlite:///{path}"]):
         assert_clean_refusal(runbook(*command, timeout=60))
+
+
+def test_report_writes_its_html_and_notebook_through_links(tmp_path):
+    run, kept = tmp_path / "run", tmp_path / "kept"
+    run.mkdir()
+    kept.mkdir()
+    for name in ("report.html", "report.ipynb"):
+        (kept / name).write_text("old")
+        (run / name).symlink_to(kept / name)
+    result = runbook("report", EXAMPLE, "--outputs", run, env=env_without_store(), timeout=600)
+    assert result.returncode == 0, result.stderr
+    for name in ("report.html", "report.ipynb"):
+        assert (run / name).is_symlink() and os.readlink(run / name) == str(kept / name)
+        assert (kept / name).read_text() != "old"
+    assert b"<html" in (kept / "report.html").read_bytes()[:2000].lower()
+    assert sorted(p.name for p in kept.iterdir()) == ["report.html", "report.ipynb"]

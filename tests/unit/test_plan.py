@@ -611,7 +611,8 @@ def test_impossible_date_is_refused(write_plan):
 
 def test_out_of_range_year_is_refused_not_an_overflow(write_plan):
     path = write_plan(plan_text(phase("a", "0001-01-01 00:00", "0001-01-01 04:00")))
-    assert problems(path)[0].endswith("start: time '0001-01-01 00:00' is out of range")
+    assert problems(path)[0].endswith("start: time '0001-01-01 00:00' is out of range (years "
+                                      "1900 to 9998)")
 
 
 def test_explicit_yaml_type_that_does_not_parse_is_refused(write_plan):
