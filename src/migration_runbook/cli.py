@@ -263,43 +263,106 @@ def report(plan: str, outputs: str | None, store: str | None, as_of: str | None,
                + (f", PDF {path.with_suffix('.pdf')}" if pdf else ""))
 
 
-NOTICE_KINDS = click.Choice(["announcement", "reminder", "completed", "reschedule"])
+NOTICE_KINDS = click.Choice(["announcement", "reminder", "in-progress", "extended", "completed",
+                             "reschedule"])
 NOTICE_FORMATS = click.Choice(["text", "markdown", "html"])
 
 
 @cli.command()
 @click.argument("plan")
 @click.argument("kind", type=NOTICE_KINDS)
-@click.option("--phase", default=None, help="Phase id (reminder, completed).")
+@click.option("--phase", default=None, help="Phase id (reminder, in-progress, extended, "
+              "completed).")
 @click.option("--previous", default=None, metavar="OLD_PLAN",
               help="The plan version customers were last told about (reschedule).")
 @click.option("--format", "fmt", type=NOTICE_FORMATS, default="text", show_default=True)
-@click.option("--outputs", default=None, help=OUTPUTS_HELP + " 'completed' reads its log; "
-              "given, the notice is also kept in DIR/notices/ for the report.")
-@click.option("--store", default=None, help=STORE_HELP + " ('completed' reads it.)")
+@click.option("--outputs", default=None, help=OUTPUTS_HELP + " The log is read for "
+              "in-progress, extended and completed; with --send, the notice is kept in "
+              "DIR/notices/ for the report.")
+@click.option("--store", default=None, help=STORE_HELP)
 @click.option("-o", "--output", default=None, help="Write the notice to this file "
               "(whole or not at all) instead of standard output.")
+@click.option("--send", is_flag=True, help="Deliver it through the plan's channels and record "
+              "each delivery in the event log (without it: only render, record nothing).")
+@click.option("--channel", "channels", multiple=True, metavar="ID", help="Only this channel "
+              "(repeatable); default every channel that receives KIND.")
+@click.option("--again", is_flag=True, help="With --send: send even where it already went "
+              "(or may have gone) out.")
+@click.option("--mark-sent", is_flag=True, help="With --send: record it as sent without "
+              "sending (a delivery whose outcome was lost, checked by hand).")
+@click.option("--at", "as_of", default=None, help="Forecast time for in-progress/extended "
+              "(ISO; no offset = the plan's zone); default now.")
 def notices(plan: str, kind: str, phase: str | None, previous: str | None, fmt: str,
-            outputs: str | None, store: str | None, output: str | None) -> None:
-    """A customer notice: announcement, reminder, completed or reschedule (date has changed)."""
-    from .notices import keep_notice, render_notice, write_atomic
+            outputs: str | None, store: str | None, output: str | None, send: bool,
+            channels: tuple[str, ...], again: bool, mark_sent: bool,
+            as_of: str | None) -> None:
+    """A customer notice: announcement, reminder, in-progress, extended, completed or
+    reschedule (date has changed); rendered, or with --send delivered and recorded."""
+    from .events import default_outputs, open_log
+    from .notices import render_notice, write_atomic
 
     model = load_plan(plan)
     old = load_plan(previous) if previous else None
-    if kind == "completed":
-        from .events import open_log
-
+    when = _plan_time(as_of, model, "--at") if as_of else None
+    if not send:
+        if channels or again or mark_sent:
+            raise RunbookError("--channel, --again and --mark-sent need --send")
         with open_log(model, outputs, store) as event_log:
-            notice = render_notice(model, kind, fmt, phase=phase, log=event_log)
-    else:
-        notice = render_notice(model, kind, fmt, phase=phase, previous=old)
-    if outputs:
-        click.echo(f"kept {keep_notice(notice, outputs)}", err=True)
-    if output:
-        write_atomic(output, notice.body)
-        click.echo(f"{output}: {notice.subject}")
-    else:
-        sys.stdout.write(notice.body)
+            notice = render_notice(model, kind, fmt, phase=phase, previous=old, log=event_log,
+                                   as_of=when)
+        if output:
+            write_atomic(output, notice.body)
+            click.echo(f"{output}: {notice.subject}")
+        else:
+            sys.stdout.write(notice.body)
+        return
+    from .delivery import DeliveryFailed
+    from .delivery import send as send_notice
+
+    folder = outputs or default_outputs(model)
+    with open_log(model, outputs, store) as event_log:
+        try:
+            result = send_notice(model, event_log, kind, phase, channels=channels,
+                                 previous=old, outputs=folder, again=again,
+                                 mark_sent=mark_sent, at=when)
+        except DeliveryFailed as exc:
+            _said_sent(exc.outcome)
+            _refresh_published(model, outputs, store)
+            raise
+    _said_sent(result)
+    _refresh_published(model, outputs, store)
+
+
+def _said_sent(outcome: Any) -> None:
+    """One line a channel: delivered, recorded by hand, or skipped (already sent)."""
+    what = outcome.notice.subject
+    for name in outcome.delivered:
+        click.echo(f"sent to {name}: {_visible(what)}")
+    for name in outcome.marked:
+        click.echo(f"recorded as sent to {name} (not sent now): {_visible(what)}")
+    for line in outcome.skipped:
+        click.echo(f"skipped: {_visible(line)}")
+
+
+def _plan_time(text: str, model: Any, option: str) -> Any:
+    """A time typed on the command line: ISO 8601; without an offset, the plan's zone."""
+    try:
+        parsed = times._from_iso(text.strip())
+        if parsed.tzinfo is None:
+            return times.localize(parsed, model.zone).astimezone(times.UTC)
+        return times.parse_instant(text)
+    except (ValueError, TypeError) as exc:
+        raise RunbookError(f"{option}: {exc}") from None
+
+
+def _refresh_published(model: Any, outputs: str | None, store: str | None) -> None:
+    """Refresh the status page when the plan names one (`communications.publish`)."""
+    if model.communications.publish:
+        from .publish import refresh_site
+
+        path = refresh_site(model, outputs=outputs, store=store)
+        if path is not None:
+            click.echo(f"status page refreshed: {path}", err=True)
 
 
 @cli.command()

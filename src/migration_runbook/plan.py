@@ -65,10 +65,15 @@ class Impact(_Model):
 
 
 class Rollback(_Model):
-    """How to undo a phase, and how long that takes."""
+    """How to undo a phase, and how long that takes.
+
+    `plan` is the team's runbook and never reaches customers; `customer` is what a notice
+    tells them about a rollback (default: a plain sentence the templates write).
+    """
 
     duration: timedelta
     plan: str = Field(min_length=1, max_length=10000)
+    customer: str = Field(default="", max_length=5000)
 
     _duration = field_validator("duration", mode="before")(
         lambda v: times.parse_duration(v))
@@ -130,6 +135,30 @@ class PreviousNotice(_Model):
     sent: str = Field(max_length=100)
 
 
+NOTICE_KINDS = ("announcement", "reminder", "in-progress", "extended", "completed",
+                "reschedule")
+"""Every notice kind, in the order a migration meets them."""
+CHANNEL_ID = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
+
+
+class Channel(_Model):
+    """Where notices go: an Apprise URL (`mailtos://`, `json://`, Slack, Teams ...).
+
+    `${VAR}` in the URL is read from the environment when sending, so a secret stays out of the
+    plan file and out of every output. `kinds` (default all) says which notices it receives;
+    `depends_on` names the plan's services the channel itself needs to deliver.
+    """
+
+    id: str = Field(pattern=CHANNEL_ID, max_length=100)
+    url: str = Field(min_length=1, max_length=4000)
+    kinds: list[Literal["announcement", "reminder", "in-progress", "extended", "completed",
+                        "reschedule"]] = list(NOTICE_KINDS)
+    depends_on: list[str] = []
+
+    def receives(self, kind: str) -> bool:
+        return kind in self.kinds
+
+
 class Communications(_Model):
     """Who speaks to customers, where they can follow along, what they can ask for."""
 
@@ -144,6 +173,21 @@ class Communications(_Model):
     """When the announcement goes out; default 10:00 local, 14 days before the first window."""
     templates: str = Field(default="", max_length=1000)
     """A folder of notice templates (relative to the plan file) that override the shipped ones."""
+    note: str = Field(default="", max_length=5000)
+    """A paragraph every notice carries (e.g. "if you get a rejected response, re-send")."""
+    channels: list[Channel] = []
+    """Where `runbook notices --send` delivers (see delivery.py)."""
+    publish: str = Field(default="", max_length=1000)
+    """A folder (relative to the plan file) where the status page is refreshed after events."""
+
+    @model_validator(mode="after")
+    def _unique_channels(self) -> Communications:
+        seen: set[str] = set()
+        for channel in self.channels:
+            if channel.id in seen:
+                raise ValueError(f"duplicate channel id '{channel.id}'")
+            seen.add(channel.id)
+        return self
 
     _reminder = field_validator("reminder_before", mode="before")(
         lambda v: times.parse_duration(v))
@@ -554,6 +598,9 @@ def _pydantic_errors(exc: ValidationError, where: _Locator, prefix: Path_) -> li
         elif kind == "literal_error" and name == "level":
             message = (f"unknown impact level {_short(value)} (use one of "
                        f"{', '.join(LEVELS)})")
+        elif kind == "literal_error" and "kinds" in loc:
+            message = (f"unknown notice kind {_short(value)} (use one of "
+                       f"{', '.join(NOTICE_KINDS)})")
         elif kind == "string_type":
             message = (f"{label} must be text, not {type(value).__name__} {_short(value)} "
                        "(put it in quotes)")
@@ -626,9 +673,20 @@ def load_plan_with_warnings(path: str | os.PathLike[str]) -> tuple[Plan, list[Pl
     rule_errors, warnings = _rules([_Facts.of(i, p) for i, p in enumerate(plan.phases)],
                                    {s.id for s in plan.services}, where, tz)
     errors += rule_errors
+    errors += _channel_services(plan, where)
     if errors:
         raise PlanInvalid(errors)
     return plan, warnings
+
+
+def _channel_services(plan: Plan, where: _Locator) -> list[PlanError]:
+    """A channel's `depends_on` must name the plan's services."""
+    known = {s.id for s in plan.services}
+    return [where.error(("communications", "channels", i, "depends_on", j), (
+        f"channel '{channel.id}' depends on unknown service '{service}' (services: "
+        f"{', '.join(sorted(known))})"))
+        for i, channel in enumerate(plan.communications.channels)
+        for j, service in enumerate(channel.depends_on) if service not in known]
 
 
 def _valid_services(raw: Any) -> set[str] | None:
