@@ -76,11 +76,18 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("plan")
-def validate(plan: str) -> None:
+@click.option("--strict", is_flag=True, help="Exit 1 on warnings too (overlaps, channels that "
+              "depend on a service a notice's window takes down).")
+def validate(plan: str, strict: bool) -> None:
     """Exit 0 when PLAN is valid; otherwise one error a line on stderr and exit 1."""
+    from .delivery import channel_lint
+
     model, warnings = load_plan_with_warnings(plan)
+    warnings = [*warnings, *channel_lint(model)]
     for warning in warnings:
         click.echo(str(warning), err=True)
+    if strict and warnings:
+        raise RunbookError(f"{plan}: {len(warnings)} warning(s) (above); --strict refuses them")
     click.echo(f"{plan}: valid: {len(model.phases)} phases, {len(model.services)} services, "
                f"{times.format_both(model.start, model.zone)} to "
                f"{times.format_both(model.end, model.zone)}")
@@ -488,7 +495,10 @@ def _said_recorded(outcome: Any) -> None:
 @click.option("--rollback", "rollback_phase", default=None, metavar="PHASE",
               help="Roll this phase back at its rollback deadline; what depends on it stays "
               "planned.")
-def rehearse(plan: str, outputs: str | None, rollback_phase: str | None) -> None:
+@click.option("--send-to-channels", is_flag=True, help="Deliver every notice to the plan's "
+              "channels (default: only record each as a rehearsal notice).")
+def rehearse(plan: str, outputs: str | None, rollback_phase: str | None,
+             send_to_channels: bool) -> None:
     """The whole migration in simulated time through the phase notebook, then the report."""
     from .rehearsal import rehearse as run_rehearsal
 
@@ -498,7 +508,8 @@ def rehearse(plan: str, outputs: str | None, rollback_phase: str | None) -> None
                 what = f"{step.event} of {step.phase}" if step else "the report"
                 status.update(Text(f"rehearsal: {done + 1}/{total}: {what}"))
 
-        result = run_rehearsal(plan, outputs, rollback=rollback_phase, progress=progress)
+        result = run_rehearsal(plan, outputs, rollback=rollback_phase, progress=progress,
+                               send_to_channels=send_to_channels)
     click.echo(f"rehearsal of {result.plan.id}: {len(result.notebooks)} events, each through "
                "runbooks/phase.ipynb")
     click.echo("states: " + ", ".join(f"{k} {v}" for k, v in result.states.items()))
@@ -506,8 +517,16 @@ def rehearse(plan: str, outputs: str | None, rollback_phase: str | None) -> None
     click.echo(f"event log: {result.store} ({result.verified})")
     click.echo(f"notebooks: {result.outputs / 'notebooks'} ({len(result.notebooks)})")
     click.echo(f"report: {result.report}" if result.report else result.report_note)
+    click.echo(f"notices: {len(result.notices)} "
+               + ("sent to the plan's channels" if send_to_channels else
+                  "recorded as rehearsal notices (not sent; --send-to-channels sends them)"))
+    for failure in result.notice_failures:
+        click.echo(f"notice not delivered: {_visible(failure)}", err=True)
     if not result.verified_ok:
         raise RunbookError(f"rehearsal: the event log does not verify: {result.verified}")
+    if result.notice_failures:
+        raise RunbookError(f"rehearsal: {len(result.notice_failures)} notice(s) not delivered "
+                           "(above); each is recorded as failed in the event log")
 
 
 @cli.group("store")

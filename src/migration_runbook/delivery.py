@@ -21,14 +21,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import times
 from .errors import RunbookError
-from .events import GENESIS, EventLog, canonical_json, jsonable, record_hash, stamp
-from .notices import Notice, keep_notice, render_notice
 from .plan import Channel, Plan
-from .store import Snapshot, mask_url
+
+if TYPE_CHECKING:  # the event store and templates load when sending: `validate` stays quick
+    from .events import EventLog
+    from .notices import Notice
+    from .store import Snapshot
 
 EVENTS = ("notice-intent", "notice-sent", "notice-failed", "notice-marked", "notice-rehearsed")
 """Event-log records of deliveries; their `phase` column is empty (the phase is in details),
@@ -59,12 +61,16 @@ def expand(channel: Channel, environ: dict[str, str] | None = None) -> tuple[str
 def shown_url(channel: Channel) -> str:
     """The channel's URL as the plan writes it (`${VAR}` unexpanded), any literal password
     masked: what every message and output shows."""
+    from .store import mask_url
+
     return mask_url(channel.url)
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
     """`text` without any secret (also URL-encoded), passwords in URLs masked, on one line."""
     from urllib.parse import quote
+
+    from .store import mask_url
 
     for secret in sorted((s for s in secrets if s), key=len, reverse=True):
         for form in {secret, quote(secret, safe="")}:
@@ -145,7 +151,7 @@ def _append(log: EventLog, event: str, details: dict[str, Any], reason: str, at:
             check: Callable[[list[Delivery]], None] | None = None) -> Delivery:
     """Append one delivery record to the log's hash chain; `check(deliveries so far)` runs in
     the same transaction and may refuse (nothing written)."""
-    from .events import Event
+    from .events import GENESIS, Event, canonical_json, jsonable, record_hash, stamp
 
     plan = log.plan
 
@@ -197,6 +203,8 @@ class Rendered:
     @property
     def digest(self) -> str:
         """SHA-256 of the subject and the text body: what customers were told."""
+        from .events import canonical_json
+
         data = canonical_json({"subject": self.text.subject, "body": self.text.body})
         return hashlib.sha256(data.encode("utf-8")).hexdigest()
 
@@ -204,6 +212,8 @@ class Rendered:
 def render_all(plan: Plan, kind: str, phase: str | None = None, previous: Plan | None = None,
                log: EventLog | None = None, as_of: datetime | None = None) -> Rendered:
     """The notice in text, Markdown and HTML."""
+    from .notices import render_notice
+
     def one(fmt: str) -> Notice:
         return render_notice(plan, kind, fmt, phase=phase, previous=previous, log=log,
                              as_of=as_of)
@@ -254,6 +264,8 @@ def send(plan: Plan, log: EventLog, kind: str, phase: str | None = None, *,
     for the report (once a send). Raises DeliveryError (exit 1) when nothing could be sent or a
     channel failed; every outcome is recorded first.
     """
+    from .notices import keep_notice
+
     if again and mark_sent:
         raise DeliveryError("--again and --mark-sent contradict each other: choose one")
     rendered = render_all(plan, kind, phase, previous, log, at)
@@ -391,3 +403,61 @@ def deliver_apprise(channel: Channel, rendered: Rendered,
     lines = [_LOG_PREFIX.sub("", line).strip() for line in logs.getvalue().splitlines()
              if line.strip()]
     return " ".join(lines[-2:]) if lines else "Apprise reported a failure"
+
+
+# --- the channel lint ------------------------------------------------------------------
+
+BLOCKING_LEVELS = ("unavailable", "delayed")
+"""Impact levels under which a channel that depends on the service cannot be relied on."""
+
+
+def notices_due(plan: Plan) -> list[tuple[str, str, datetime, str | None]]:
+    """Every notice the plan calls for: (kind, phase or '', when it is due, UTC, the phase
+    whose window it belongs to: in-progress and extended go out while their own phase runs)."""
+    from .notices import announce_at
+
+    due: list[tuple[str, str, datetime, str | None]] = [
+        ("announcement", "", announce_at(plan)[0], None)]
+    for p in plan.phases:
+        due += [("reminder", p.id, p.start - plan.communications.reminder_before, None),
+                ("in-progress", p.id, p.start, p.id),
+                ("extended", p.id, p.end, p.id),
+                ("completed", p.id, p.end, None)]
+    return due
+
+
+def channel_lint(plan: Plan) -> list[Any]:
+    """Warnings (PlanError) for each notice due on a channel while a service the channel
+    depends on is unavailable or delayed: a channel sent through what is being migrated."""
+    from .errors import PlanError
+    from .plan import read_yaml
+
+    lines: dict[Any, int] = {}
+    if plan.source:
+        try:
+            lines = read_yaml(plan.source)[1]
+        except (OSError, RunbookError):
+            lines = {}
+    out = []
+    for index, channel in enumerate(plan.communications.channels):
+        if not channel.depends_on:
+            continue
+        line = lines.get(("communications", "channels", index))
+        for kind, phase_id, at, own in notices_due(plan):
+            if not channel.receives(kind):
+                continue
+            for p in plan.phases:
+                if not (p.id == own or p.start <= at < p.end):
+                    continue
+                for impact in p.impacts:
+                    if impact.service in channel.depends_on and impact.level in BLOCKING_LEVELS:
+                        notice = f"the {kind} notice" + (f" of phase '{phase_id}'"
+                                                         if phase_id else "")
+                        out.append(PlanError(
+                            plan.source or plan.id, line,
+                            f"warning: channel '{channel.id}' depends on service "
+                            f"'{impact.service}', which is {impact.level} during phase "
+                            f"'{p.id}' when {notice} is due "
+                            f"({times.format_both(at, plan.zone)})",
+                            None, "communications.channels"))
+    return out
