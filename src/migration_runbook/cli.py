@@ -374,6 +374,21 @@ def _refresh_published(model: Any, outputs: str | None, store: str | None) -> No
 
 @cli.command()
 @click.argument("plan")
+@click.option("-o", "--output", "site", required=True, metavar="SITE/",
+              help="Folder to write index.html, feed.atom and calendar.ics into.")
+@click.option("--outputs", default=None, help=OUTPUTS_HELP)
+@click.option("--store", default=None, help=STORE_HELP)
+def publish(plan: str, site: str, outputs: str | None, store: str | None) -> None:
+    """A static status page: state now, affected now, next window, notices; Atom feed; ICS."""
+    from .publish import publish as publish_site
+
+    model = load_plan(plan)
+    index = publish_site(model, site, outputs, store)
+    click.echo(f"{index}: status page of {model.id} (with feed.atom and calendar.ics)")
+
+
+@cli.command()
+@click.argument("plan")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True)
 def comms(plan: str, fmt: str) -> None:
@@ -474,6 +489,8 @@ def phase_command(plan: str, phase_id: str, event: str, operator: str, reason: s
     if outcome.recorded is None and event == "review":
         click.echo(f"{phase_id}: reviewed; nothing recorded")
     _said_recorded(outcome)
+    if outcome.recorded is not None:
+        _refresh_published(outcome.plan, outputs, store)
 
 
 def _said_recorded(outcome: Any) -> None:
