@@ -211,3 +211,44 @@ def test_a_channel_that_does_not_take_the_kind_is_refused(plan_file, env, tmp_pa
     result = run_cli("notices", plan_file, "announcement", "--send", "--channel", "hooks",
                      "--outputs", tmp_path / "run", env=env)
     one_line_error(result, "channel 'hooks' does not receive announcement notices")
+
+
+@pytest.mark.chromium
+def test_the_email_html_part_reads_at_390_px(plan_file, env, smtp_inbox, tmp_path) -> None:
+    from tests.browser import open_offline
+
+    result = run_cli("notices", plan_file, "announcement", "--send", "--channel", "email",
+                     "--outputs", tmp_path / "run", env=env)
+    assert result.returncode == 0, result.stderr
+    page_file = tmp_path / "email.html"
+    page_file.write_text(smtp_inbox.messages[0].get_body(("html",)).get_content(),
+                         encoding="utf-8")
+    with open_offline(page_file, viewport=(390, 800)) as page:
+        assert page.blocked == []
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        assert page.count("style") == 0          # inlined: mail clients drop <style>
+        assert "Core <b>move</b>" in page.text
+
+
+@pytest.mark.notebook
+@pytest.mark.slow
+def test_a_rehearsal_with_send_to_channels_delivers_each_notice_once(plan_file, env,
+                                                                     http_inbox,
+                                                                     monkeypatch,
+                                                                     tmp_path) -> None:
+    from migration_runbook.rehearsal import rehearse
+
+    for name in ("SMTP_PORT", "HOOK_PORT", "HOOK_TOKEN"):
+        monkeypatch.setenv(name, env[name])
+    text = plan_file.read_text().replace(
+        '    - id: email\n      url: "mailto://ops@127.0.0.1:${SMTP_PORT}?to=list@example.net'
+        '&from=ops@example.net&mode=insecure"\n', "")
+    plan_file.write_text(text)
+    result = rehearse(plan_file, tmp_path / "rehearsal", report=False, send_to_channels=True)
+    assert result.notice_failures == []
+    titles = [post["body"]["title"] for post in http_inbox.posts]
+    assert [t.split(":")[0] for t in titles] == [
+        "Notify test migration", "Reminder", "In progress", "Completed"]
+    recorded = records(plan_file, tmp_path / "rehearsal")
+    assert [d.event for d in recorded].count("notice-sent") == 4
+    assert {d.channel for d in recorded} == {"hooks"}
