@@ -308,8 +308,10 @@ def send(plan: Plan, log: EventLog, kind: str, phase: str | None = None, *,
         try:
             if rehearsal or mark_sent:
                 event = "notice-rehearsed" if rehearsal else "notice-marked"
-                _append(log, event, base(channel), f"{what}: {event.split('-')[1]}",
-                        when, source, operator, check)
+                said = "rehearsal, not sent" if rehearsal else \
+                    f"recorded as sent to {channel.id} (by hand, --mark-sent)"
+                _append(log, event, base(channel), f"{what}: {said}", when, source, operator,
+                        check)
                 outcome.marked.append(channel.id)
                 continue
             _append(log, "notice-intent", base(channel), f"{what}: sending to {channel.id}",

@@ -338,8 +338,12 @@ class Report:
         """Every event: who decided what, when, and why, with its notebook."""
         if not self.events:
             return Html(_p("No event recorded: the migration has not started."), "no events")
+        from .delivery import EVENTS as DELIVERIES
+
         rows = []
         for e in self.events:
+            if e.event in DELIVERIES:   # notice deliveries: listed under Notices, not decisions
+                continue
             when = [self.when(e.at)]
             if e.source != "rehearsal" and abs((e.recorded_at - e.at).total_seconds()) > 300:
                 # Back-filled: say when it was written as well as when it happened.
@@ -353,7 +357,7 @@ class Report:
                          _badge(e.event, _event_kind(e.event)), e.operator, _lines(*why),
                          e.source, self._notebook_link(e.notebook)])
         return Html(table(["#", "when", "phase", "event", "who", "why", "source", "notebook"],
-                          rows, "report-decisions"), f"{len(self.events)} events")
+                          rows, "report-decisions"), f"{len(rows)} events")
 
     def rollbacks(self) -> Html:
         """Each rollback: why, when it started and ended, how long it took against the plan."""

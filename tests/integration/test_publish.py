@@ -132,3 +132,16 @@ def test_the_plans_publish_folder_is_refreshed_after_a_send(write_plan, tmp_path
     html = index.read_text(encoding="utf-8")
     assert "Publish &lt;i&gt;test&lt;/i&gt; migration: 2 maintenance windows" in html
     assert not list((tmp_path / "site").glob(".*")), "a temporary file was left behind"
+
+
+@pytest.mark.notebook
+def test_the_plans_publish_folder_is_refreshed_after_runbook_phase(write_plan, tmp_path) -> None:
+    path = write_plan(PLAN.replace("  status_page:", "  publish: site\n  status_page:"))
+    out = tmp_path / "run"
+    result = run_cli("phase", path, "one", "go", "--operator", "alice", "--outputs", out)
+    assert result.returncode == 0, result.stderr
+    feed = feedparser.parse((tmp_path / "site" / "feed.atom").read_bytes())
+    assert [e.title for e in feed.entries] == [
+        "Phase 1: Core <img src=x onerror=alert(1)> move: approved, starting soon"]
+    html = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
+    assert "approved, starting soon" in html
