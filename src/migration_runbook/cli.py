@@ -314,9 +314,12 @@ def notices(plan: str, kind: str, phase: str | None, previous: str | None, fmt: 
     if not send:
         if channels or again or mark_sent:
             raise RunbookError("--channel, --again and --mark-sent need --send")
-        with open_log(model, outputs, store) as event_log:
-            notice = render_notice(model, kind, fmt, phase=phase, previous=old, log=event_log,
-                                   as_of=when)
+        if kind in ("completed", "in-progress", "extended"):   # these read the event log
+            with open_log(model, outputs, store) as event_log:
+                notice = render_notice(model, kind, fmt, phase=phase, log=event_log,
+                                       as_of=when)
+        else:
+            notice = render_notice(model, kind, fmt, phase=phase, previous=old)
         if output:
             write_atomic(output, notice.body)
             click.echo(f"{output}: {notice.subject}")

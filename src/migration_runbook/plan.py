@@ -180,15 +180,6 @@ class Communications(_Model):
     publish: str = Field(default="", max_length=1000)
     """A folder (relative to the plan file) where the status page is refreshed after events."""
 
-    @model_validator(mode="after")
-    def _unique_channels(self) -> Communications:
-        seen: set[str] = set()
-        for channel in self.channels:
-            if channel.id in seen:
-                raise ValueError(f"duplicate channel id '{channel.id}'")
-            seen.add(channel.id)
-        return self
-
     _reminder = field_validator("reminder_before", mode="before")(
         lambda v: times.parse_duration(v))
 
@@ -680,13 +671,19 @@ def load_plan_with_warnings(path: str | os.PathLike[str]) -> tuple[Plan, list[Pl
 
 
 def _channel_services(plan: Plan, where: _Locator) -> list[PlanError]:
-    """A channel's `depends_on` must name the plan's services."""
+    """Channel ids are unique; a channel's `depends_on` names the plan's services."""
     known = {s.id for s in plan.services}
-    return [where.error(("communications", "channels", i, "depends_on", j), (
-        f"channel '{channel.id}' depends on unknown service '{service}' (services: "
-        f"{', '.join(sorted(known))})"))
-        for i, channel in enumerate(plan.communications.channels)
-        for j, service in enumerate(channel.depends_on) if service not in known]
+    errors, seen = [], {}
+    for i, channel in enumerate(plan.communications.channels):
+        if channel.id in seen:
+            errors.append(where.error(("communications", "channels", i, "id"), (
+                f"duplicate channel id '{channel.id}' (also channel #{seen[channel.id] + 1})")))
+        seen.setdefault(channel.id, i)
+        errors += [where.error(("communications", "channels", i, "depends_on", j), (
+            f"channel '{channel.id}' depends on unknown service '{service}' (services: "
+            f"{', '.join(sorted(known))})"))
+            for j, service in enumerate(channel.depends_on) if service not in known]
+    return errors
 
 
 def _valid_services(raw: Any) -> set[str] | None:
