@@ -29,9 +29,9 @@ from jinja2.sandbox import SandboxedEnvironment
 from . import times
 from .errors import RunbookError
 from .files import write_atomic  # noqa: F401  (calendar and the CLI write notices with it)
-from .plan import Phase, Plan
+from .plan import NOTICE_KINDS, Phase, Plan
 
-KINDS = ("announcement", "reminder", "in-progress", "extended", "completed", "reschedule")
+KINDS = NOTICE_KINDS
 FORMATS = {"text": "txt", "markdown": "md", "html": "html"}
 """Notice format -> file extension (of the template and of the written file)."""
 ANNOUNCE_DAYS_BEFORE = 14
