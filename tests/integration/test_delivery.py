@@ -252,3 +252,15 @@ def test_a_rehearsal_with_send_to_channels_delivers_each_notice_once(plan_file, 
     recorded = records(plan_file, tmp_path / "rehearsal")
     assert [d.event for d in recorded].count("notice-sent") == 4
     assert {d.channel for d in recorded} == {"hooks"}
+
+
+def test_exactly_once_holds_on_every_store(plan_file, store_url, tmp_path) -> None:
+    """The check and the intent are one transaction on SQLite and on PostgreSQL alike."""
+    plan = load_plan(plan_file)
+    with events.open_log(plan, store=store_url) as log:
+        done = delivery.send(plan, log, "announcement", channels=["hooks"], mark_sent=True)
+        assert done.marked == ["hooks"]
+        with pytest.raises(delivery.DeliveryError, match="already went to channel 'hooks'"):
+            delivery.send(plan, log, "announcement", channels=["hooks"], mark_sent=True)
+        assert [d.event for d in delivery.deliveries(log.events())] == ["notice-marked"]
+        assert log.verify().ok
