@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.postgres import drop_test_databases, postgres  # noqa: F401  (fixtures)
+from tests.receivers import http_inbox, smtp_inbox  # noqa: F401  (fixtures)
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"

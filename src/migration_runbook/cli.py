@@ -91,11 +91,18 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("plan")
-def validate(plan: str) -> None:
+@click.option("--strict", is_flag=True, help="Exit 1 on warnings too (overlaps, channels that "
+              "depend on a service a notice's window takes down).")
+def validate(plan: str, strict: bool) -> None:
     """Exit 0 when PLAN is valid; otherwise one error a line on stderr and exit 1."""
+    from .delivery import channel_lint
+
     model, warnings = load_plan_with_warnings(plan)
+    warnings = [*warnings, *channel_lint(model)]
     for warning in warnings:
         click.echo(_visible(warning, one_line=True), err=True)
+    if strict and warnings:
+        raise RunbookError(f"{plan}: {len(warnings)} warning(s) (above); --strict refuses them")
     click.echo(f"{plan}: valid: {len(model.phases)} phases, {len(model.services)} services, "
                f"{times.format_both(model.start, model.zone)} to "
                f"{times.format_both(model.end, model.zone)}")
@@ -393,43 +400,124 @@ def report(plan: str, outputs: str | None, store: str | None, as_of: str | None,
                + (f", PDF {path.with_suffix('.pdf')}" if pdf else ""))
 
 
-NOTICE_KINDS = click.Choice(["announcement", "reminder", "completed", "reschedule"])
+NOTICE_KINDS = click.Choice(["announcement", "reminder", "in-progress", "extended", "completed",
+                             "reschedule"])
 NOTICE_FORMATS = click.Choice(["text", "markdown", "html"])
 
 
 @cli.command()
 @click.argument("plan")
 @click.argument("kind", type=NOTICE_KINDS, metavar="KIND")
-@click.option("--phase", default=None, help="Phase id (reminder, completed).")
+@click.option("--phase", default=None, help="Phase id (reminder, in-progress, extended, "
+              "completed).")
 @click.option("--previous", default=None, metavar="OLD_PLAN",
               help="The plan version customers were last told about (reschedule).")
 @click.option("--format", "fmt", type=NOTICE_FORMATS, default="text", show_default=True)
-@click.option("--outputs", default=None, help=OUTPUTS_HELP + " 'completed' reads its log; "
-              "given, the notice is also kept in DIR/notices/ for the report.")
-@click.option("--store", default=None, help=STORE_HELP + " ('completed' reads it.)")
+@click.option("--outputs", default=None, help=OUTPUTS_HELP + " The log is read for "
+              "in-progress, extended and completed; with --send, the notice is kept in "
+              "DIR/notices/ for the report.")
+@click.option("--store", default=None, help=STORE_HELP)
 @click.option("-o", "--output", default=None, help="Write the notice to this file "
               "(whole or not at all) instead of standard output.")
+@click.option("--send", is_flag=True, help="Deliver it through the plan's channels and record "
+              "each delivery in the event log (without it: only render, record nothing).")
+@click.option("--channel", "channels", multiple=True, metavar="ID", help="Only this channel "
+              "(repeatable); default every channel that receives KIND.")
+@click.option("--again", is_flag=True, help="With --send: send even where it already went "
+              "(or may have gone) out.")
+@click.option("--mark-sent", is_flag=True, help="With --send: record it as sent without "
+              "sending (a delivery whose outcome was lost, checked by hand).")
+@click.option("--at", "as_of", default=None, help="Forecast time for in-progress/extended "
+              "(ISO; no offset = the plan's zone); default now.")
 def notices(plan: str, kind: str, phase: str | None, previous: str | None, fmt: str,
-            outputs: str | None, store: str | None, output: str | None) -> None:
-    """A customer notice: announcement, reminder, completed or reschedule (date has changed)."""
-    from .notices import keep_notice, render_notice, write_atomic
+            outputs: str | None, store: str | None, output: str | None, send: bool,
+            channels: tuple[str, ...], again: bool, mark_sent: bool,
+            as_of: str | None) -> None:
+    """A customer notice: announcement, reminder, in-progress, extended, completed or
+    reschedule (date has changed); rendered, or with --send delivered and recorded."""
+    from .events import default_outputs, open_log
+    from .notices import render_notice, write_atomic
 
     model = load_plan(plan)
     old = load_plan(previous) if previous else None
-    if kind == "completed":
-        from .events import open_log
+    when = _plan_time(as_of, model, "--at") if as_of else None
+    if not send:
+        if channels or again or mark_sent:
+            raise RunbookError("--channel, --again and --mark-sent need --send")
+        if kind in ("completed", "in-progress", "extended"):   # these read the event log
+            with open_log(model, outputs, store) as event_log:
+                notice = render_notice(model, kind, fmt, phase=phase, log=event_log,
+                                       as_of=when)
+        else:
+            notice = render_notice(model, kind, fmt, phase=phase, previous=old)
+        if output:
+            write_atomic(output, notice.body)
+            click.echo(f"{output}: {notice.subject}")
+        else:
+            sys.stdout.write(notice.body)
+        return
+    from .delivery import DeliveryFailed
+    from .delivery import send as send_notice
 
-        with open_log(model, outputs, store) as event_log:
-            notice = render_notice(model, kind, fmt, phase=phase, log=event_log)
-    else:
-        notice = render_notice(model, kind, fmt, phase=phase, previous=old)
-    if outputs:
-        click.echo(f"kept {keep_notice(notice, outputs)}", err=True)
-    if output:
-        write_atomic(output, notice.body)
-        click.echo(f"{output}: {notice.subject}")
-    else:
-        sys.stdout.write(notice.body)
+    folder = outputs or default_outputs(model)
+    with open_log(model, outputs, store) as event_log:
+        try:
+            result = send_notice(model, event_log, kind, phase, channels=channels,
+                                 previous=old, outputs=folder, again=again,
+                                 mark_sent=mark_sent, at=when)
+        except DeliveryFailed as exc:
+            _said_sent(exc.outcome)
+            _refresh_published(model, outputs, store)
+            raise
+    _said_sent(result)
+    _refresh_published(model, outputs, store)
+
+
+def _said_sent(outcome: Any) -> None:
+    """One line a channel: delivered, recorded by hand, or skipped (already sent)."""
+    what = outcome.notice.subject
+    for name in outcome.delivered:
+        click.echo(f"sent to {name}: {_visible(what)}")
+    for name in outcome.marked:
+        click.echo(f"recorded as sent to {name} (not sent now): {_visible(what)}")
+    for line in outcome.skipped:
+        click.echo(f"skipped: {_visible(line)}")
+
+
+def _plan_time(text: str, model: Any, option: str) -> Any:
+    """A time typed on the command line: ISO 8601; without an offset, the plan's zone."""
+    try:
+        parsed = times._from_iso(text.strip())
+        if parsed.tzinfo is None:
+            return times.localize(parsed, model.zone).astimezone(times.UTC)
+        return times.parse_instant(text)
+    except (ValueError, TypeError) as exc:
+        raise RunbookError(f"{option}: {exc}") from None
+
+
+def _refresh_published(model: Any, outputs: str | None, store: str | None) -> None:
+    """Refresh the status page when the plan names one (`communications.publish`)."""
+    if model.communications.publish:
+        from .publish import refresh_site
+
+        path = refresh_site(model, outputs=outputs, store=store)
+        if path is not None:
+            click.echo(f"status page refreshed: {path}", err=True)
+
+
+@cli.command()
+@click.argument("plan")
+@click.option("-o", "--output", "site", required=True, metavar="SITE/",
+              help="Folder to write index.html, feed.atom and calendar.ics into.")
+@click.option("--outputs", default=None, help=OUTPUTS_HELP)
+@click.option("--store", default=None, help=STORE_HELP)
+def publish(plan: str, site: str, outputs: str | None, store: str | None) -> None:
+    """A static status page: state now, affected now, next window, notices; Atom feed; ICS."""
+    from .publish import publish as publish_site
+
+    model = load_plan(plan)
+    index = publish_site(model, site, outputs, store)
+    click.echo(f"{index}: status page of {model.id} (with feed.atom and calendar.ics)")
 
 
 @cli.command()
@@ -554,6 +642,8 @@ def phase_command(plan: str, phase_id: str, event: str, operator: str, reason: s
     if outcome.recorded is None and event == "review":
         click.echo(f"{phase_id}: reviewed; nothing recorded")
     _said_recorded(outcome)
+    if outcome.recorded is not None:
+        _refresh_published(outcome.plan, outputs, store)
 
 
 def _empty_log_hint(exc: Any, plan: str, outputs: str | None, store: str | None) -> Any:
@@ -620,7 +710,10 @@ def _said_recorded(outcome: Any) -> None:
 @click.option("--rollback", "rollback_phase", default=None, metavar="PHASE",
               help="Roll this phase back at its rollback deadline; what depends on it stays "
               "planned.")
-def rehearse(plan: str, outputs: str | None, rollback_phase: str | None) -> None:
+@click.option("--send-to-channels", is_flag=True, help="Deliver every notice to the plan's "
+              "channels (default: only record each as a rehearsal notice).")
+def rehearse(plan: str, outputs: str | None, rollback_phase: str | None,
+             send_to_channels: bool) -> None:
     """The whole migration in simulated time through the phase notebook, then the report."""
     from .rehearsal import rehearse as run_rehearsal
 
@@ -630,11 +723,12 @@ def rehearse(plan: str, outputs: str | None, rollback_phase: str | None) -> None
                 what = f"{step.event} of {step.phase}" if step else "the report"
                 status.update(Text(f"rehearsal: {done + 1}/{total}: {what}"))
 
-        result = run_rehearsal(plan, outputs, rollback=rollback_phase, progress=progress)
-    _said_rehearsed(result, plan)
+        result = run_rehearsal(plan, outputs, rollback=rollback_phase, progress=progress,
+                               send_to_channels=send_to_channels)
+    _said_rehearsed(result, plan, send_to_channels)
 
 
-def _said_rehearsed(result: Any, plan: str) -> None:
+def _said_rehearsed(result: Any, plan: str, send_to_channels: bool = False) -> None:
     """The rehearsal's summary: the run folder once, then what is in it."""
     from .events import LOG_FILE
     from .notices import NOTICES_FOLDER, NOTICES_INDEX
@@ -651,12 +745,20 @@ def _said_rehearsed(result: Any, plan: str) -> None:
     click.echo(f"  notebooks: notebooks/ ({len(result.notebooks)})")
     click.echo(f"  notices:   {NOTICES_FOLDER}/ ({len(notices_kept)}, as customers would get "
                "them)")
+    click.echo(f"  delivery:  {len(result.notices)} "
+               + ("sent to the plan's channels" if send_to_channels else
+                  "recorded as rehearsal notices (not sent; --send-to-channels sends them)"))
     if result.report:
         click.echo(f"  report:    {result.report.relative_to(folder)} (opens offline)")
     else:
         click.echo(f"  report:    {result.report_note}")
+    for failure in result.notice_failures:
+        click.echo(f"notice not delivered: {_visible(failure)}", err=True)
     if not result.verified_ok:
         raise RunbookError(f"rehearsal: the event log does not verify: {result.verified}")
+    if result.notice_failures:
+        raise RunbookError(f"rehearsal: {len(result.notice_failures)} notice(s) not delivered "
+                           "(above); each is recorded as failed in the event log")
 
 
 @cli.group("store")

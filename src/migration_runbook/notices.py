@@ -29,9 +29,9 @@ from jinja2.sandbox import SandboxedEnvironment
 from . import times
 from .errors import RunbookError
 from .files import write_atomic  # noqa: F401  (calendar and the CLI write notices with it)
-from .plan import Phase, Plan
+from .plan import NOTICE_KINDS, Phase, Plan
 
-KINDS = ("announcement", "reminder", "completed", "reschedule")
+KINDS = NOTICE_KINDS
 FORMATS = {"text": "txt", "markdown": "md", "html": "html"}
 """Notice format -> file extension (of the template and of the written file)."""
 ANNOUNCE_DAYS_BEFORE = 14
@@ -71,7 +71,9 @@ class PhaseView:
     length: str
     worst_level: str
     impacts: list[ImpactView]
-    rollback_plan: str
+    rollback_customer: str
+    """What customers are told about a rollback (`rollback.customer`); the internal
+    `rollback.plan` is deliberately not in the view, so no template can quote it."""
     rollback_length: str
     rollback_by: str
     depends_on: list[str]
@@ -140,7 +142,7 @@ def phase_views(plan: Plan, zone: ZoneInfo | None = None) -> list[PhaseView]:
         worst_level=p.worst_level,
         impacts=[ImpactView(i.service, names.get(i.service, i.service), i.level, i.detail)
                  for i in p.impacts],
-        rollback_plan=p.rollback.plan,
+        rollback_customer=p.rollback.customer,
         rollback_length=human_duration(p.rollback.duration),
         rollback_by=times.format_both(p.rollback_deadline, zone),
         depends_on=[labels.get(d, d) for d in p.depends_on],
@@ -208,6 +210,7 @@ def _comms_context(plan: Plan) -> dict[str, Any]:
         "on_call_request": comms.on_call_request,
         "backup_connection": comms.backup_connection,
         "reminder_before": human_duration(comms.reminder_before),
+        "note": comms.note,
         "previous_notices": [{"title": n.title, "sent": _date(n.sent)}
                              for n in comms.previous_notices],
     }
@@ -351,13 +354,15 @@ def _base_context(plan: Plan, kind: str, fmt: str, subject: str) -> dict[str, An
 # --- the four notices -------------------------------------------------------------------
 
 def render_notice(plan: Plan, kind: str, fmt: str = "text", phase: str | None = None,
-                  previous: Plan | None = None, log: EventSource | None = None) -> Notice:
+                  previous: Plan | None = None, log: EventSource | None = None,
+                  as_of: datetime | None = None) -> Notice:
     """Render one notice.
 
-    kind: announcement | reminder | completed | reschedule.
-    phase: the phase id (reminder, completed).
+    kind: announcement | reminder | in-progress | extended | completed | reschedule.
+    phase: the phase id (reminder, in-progress, extended, completed).
     previous: the older plan version the reschedule notice compares against.
-    log: the event log the completed notice reads (`events.open_log(plan)`).
+    log: the event log the completed, in-progress and extended notices read.
+    as_of: the time the in-progress and extended notices forecast from (default now).
     """
     if fmt not in FORMATS:
         raise NoticeError(f"unknown notice format '{fmt}' (use {', '.join(FORMATS)})")
@@ -365,9 +370,13 @@ def render_notice(plan: Plan, kind: str, fmt: str = "text", phase: str | None = 
         return announcement(plan, fmt)
     if kind == "reminder":
         return reminder(plan, _need(phase, kind), fmt)
-    if kind == "completed":
+    if kind in ("completed", "in-progress", "extended"):
         if log is None:
-            raise NoticeError("the completed notice needs the event log")
+            raise NoticeError(f"the {kind} notice needs the event log")
+        if kind == "in-progress":
+            return in_progress(plan, _need(phase, kind), log, fmt, as_of)
+        if kind == "extended":
+            return extended(plan, _need(phase, kind), log, fmt, as_of)
         return completed(plan, _need(phase, kind), log, fmt)
     if kind == "reschedule":
         if previous is None:
@@ -433,6 +442,80 @@ def completed(plan: Plan, phase_id: str, log: EventSource, fmt: str = "text") ->
         postponed=[v for v in later if v.id in postponed_ids],
     )
     return Notice("completed", fmt, subject, _render(plan, "completed", fmt, context), phase.id)
+
+
+# --- the forecast the in-progress and extended notices quote --------------------------
+#
+# PLACEHOLDER until clock.py (issue 15) is merged: the coordinator points this ONE function at
+# clock.py's live forecast. Nothing else in this module computes an expected end.
+
+FORECAST_STEP = timedelta(minutes=15)
+
+
+def expected_end(plan: Plan, phase_id: str, events: list[Any],
+                 as_of: datetime | None = None) -> datetime:
+    """When `phase_id` is expected to end, UTC: its actual start (the last `start` in
+    `events`) plus the window's length, and never earlier than the next quarter hour after
+    `as_of` (default now) while it is still running. Rounded up to a quarter hour."""
+    phase = plan.phase(phase_id)
+    started = [e.at for e in events if e.phase == phase.id and e.event == "start"]
+    start = started[-1] if started else phase.start
+    end = max(phase.end, start + phase.duration)
+    now = as_of or times.now()
+    if now >= end:
+        end = now + FORECAST_STEP
+    stamp = end.astimezone(UTC)
+    quarters = -(-int((stamp - stamp.replace(minute=0, second=0, microsecond=0))
+                      .total_seconds()) // int(FORECAST_STEP.total_seconds()))
+    return stamp.replace(minute=0, second=0, microsecond=0) + quarters * FORECAST_STEP
+
+
+def _running(plan: Plan, phase_id: str, log: EventSource, kind: str,
+             states: tuple[str, ...]) -> tuple[Phase, list[Any], datetime]:
+    """The phase, its events and when its current attempt started; NoticeError unless the
+    log shows it in one of `states`."""
+    phase = plan.phase(phase_id)
+    state = log.states().get(phase.id, "planned")
+    if state not in states:
+        raise NoticeError(f"phase '{phase.id}' is {state}: an {kind} notice needs it "
+                          f"{' or '.join(states)} in the event log")
+    events = log.events(phase.id)
+    started = [e.at for e in events if e.event == "start"]
+    return phase, events, started[-1] if started else phase.start
+
+
+def in_progress(plan: Plan, phase_id: str, log: EventSource, fmt: str = "text",
+                as_of: datetime | None = None) -> Notice:
+    """A phase has started: what is affected right now, and when it is expected to end."""
+    phase, events, started = _running(plan, phase_id, log, "in-progress", ("in-progress",))
+    view = next(v for v in phase_views(plan) if v.id == phase.id)
+    end = expected_end(plan, phase.id, events, as_of or started)
+    subject = f"In progress: {view.label}"
+    context = _base_context(plan, "in-progress", fmt, subject)
+    context.update(phase=view, started=times.format_both(started, plan.zone),
+                   expected_end=times.format_both(end, plan.zone), expected_end_utc=end)
+    return Notice("in-progress", fmt, subject, _render(plan, "in-progress", fmt, context),
+                  phase.id)
+
+
+def extended(plan: Plan, phase_id: str, log: EventSource, fmt: str = "text",
+             as_of: datetime | None = None) -> Notice:
+    """A phase is running late: the new expected end, and what stays affected until then.
+
+    Refuses unless the phase is still running and its expected end is past its window."""
+    phase, events, started = _running(plan, phase_id, log, "extended",
+                                      ("in-progress", "rolling-back"))
+    end = expected_end(plan, phase.id, events, as_of)
+    if end <= phase.end:
+        raise NoticeError(f"phase '{phase.id}' is not running late: it is expected to end by "
+                          f"{times.format_both(end, plan.zone)}, inside its window")
+    view = next(v for v in phase_views(plan) if v.id == phase.id)
+    subject = f"Running late: {view.label}, now expected to end " \
+              f"{times.format_local(end, plan.zone)}"
+    context = _base_context(plan, "extended", fmt, subject)
+    context.update(phase=view, started=times.format_both(started, plan.zone),
+                   expected_end=times.format_both(end, plan.zone), expected_end_utc=end)
+    return Notice("extended", fmt, subject, _render(plan, "extended", fmt, context), phase.id)
 
 
 def reschedule(plan: Plan, previous: Plan, fmt: str = "text") -> Notice:

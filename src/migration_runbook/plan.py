@@ -83,10 +83,15 @@ class Impact(_Model):
 
 
 class Rollback(_Model):
-    """How to undo a phase, and how long that takes."""
+    """How to undo a phase, and how long that takes.
+
+    `plan` is the team's runbook and never reaches customers; `customer` is what a notice
+    tells them about a rollback (default: a plain sentence the templates write).
+    """
 
     duration: timedelta
     plan: str = Field(min_length=1, max_length=10000)
+    customer: str = Field(default="", max_length=5000)
 
     _duration = field_validator("duration", mode="before")(
         lambda v: times.parse_duration(v))
@@ -148,6 +153,30 @@ class PreviousNotice(_Model):
     sent: Line = Field(max_length=100)
 
 
+NOTICE_KINDS = ("announcement", "reminder", "in-progress", "extended", "completed",
+                "reschedule")
+"""Every notice kind, in the order a migration meets them."""
+CHANNEL_ID = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
+
+
+class Channel(_Model):
+    """Where notices go: an Apprise URL (`mailtos://`, `json://`, Slack, Teams ...).
+
+    `${VAR}` in the URL is read from the environment when sending, so a secret stays out of the
+    plan file and out of every output. `kinds` (default all) says which notices it receives;
+    `depends_on` names the plan's services the channel itself needs to deliver.
+    """
+
+    id: str = Field(pattern=CHANNEL_ID, max_length=100)
+    url: str = Field(min_length=1, max_length=4000)
+    kinds: list[Literal["announcement", "reminder", "in-progress", "extended", "completed",
+                        "reschedule"]] = list(NOTICE_KINDS)
+    depends_on: list[str] = []
+
+    def receives(self, kind: str) -> bool:
+        return kind in self.kinds
+
+
 class Communications(_Model):
     """Who speaks to customers, where they can follow along, what they can ask for."""
 
@@ -162,6 +191,12 @@ class Communications(_Model):
     """When the announcement goes out; default 10:00 local, 14 days before the first window."""
     templates: Line = Field(default="", max_length=1000)
     """A folder of notice templates (relative to the plan file) that override the shipped ones."""
+    note: str = Field(default="", max_length=5000)
+    """A paragraph every notice carries (e.g. "if you get a rejected response, re-send")."""
+    channels: list[Channel] = []
+    """Where `runbook notices --send` delivers (see delivery.py)."""
+    publish: str = Field(default="", max_length=1000)
+    """A folder (relative to the plan file) where the status page is refreshed after events."""
 
     _reminder = field_validator("reminder_before", mode="before")(
         lambda v: times.parse_duration(v))
@@ -617,6 +652,9 @@ def _pydantic_errors(exc: ValidationError, where: _Locator, prefix: Path_) -> li
         elif kind == "literal_error" and name == "level":
             message = (f"unknown impact level {_short(value)} (use one of "
                        f"{', '.join(LEVELS)})")
+        elif kind == "literal_error" and "kinds" in loc:
+            message = (f"unknown notice kind {_short(value)} (use one of "
+                       f"{', '.join(NOTICE_KINDS)})")
         elif kind == "string_type":
             message = (f"{label} must be text, not {type(value).__name__} {_short(value)} "
                        "(put it in quotes)")
@@ -699,6 +737,7 @@ def load_plan_with_warnings(path: str | os.PathLike[str]) -> tuple[Plan, list[Pl
                                    {s.id for s in plan.services}, where, tz)
     errors += rule_errors
     errors += _team_rules(plan, where)
+    errors += _channel_services(plan, where)
     if errors:
         raise PlanInvalid(errors)
     return plan, warnings
@@ -756,6 +795,22 @@ def signers_path(plan: Plan) -> Path | None:
         return None
     given = Path(plan.allowed_signers).expanduser()
     return given if given.is_absolute() else Path(plan.source).parent / given
+
+
+def _channel_services(plan: Plan, where: _Locator) -> list[PlanError]:
+    """Channel ids are unique; a channel's `depends_on` names the plan's services."""
+    known = {s.id for s in plan.services}
+    errors, seen = [], {}
+    for i, channel in enumerate(plan.communications.channels):
+        if channel.id in seen:
+            errors.append(where.error(("communications", "channels", i, "id"), (
+                f"duplicate channel id '{channel.id}' (also channel #{seen[channel.id] + 1})")))
+        seen.setdefault(channel.id, i)
+        errors += [where.error(("communications", "channels", i, "depends_on", j), (
+            f"channel '{channel.id}' depends on unknown service '{service}' (services: "
+            f"{', '.join(sorted(known))})"))
+            for j, service in enumerate(channel.depends_on) if service not in known]
+    return errors
 
 
 def _valid_services(raw: Any) -> set[str] | None:

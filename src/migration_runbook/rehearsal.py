@@ -5,9 +5,11 @@ completes, if that is later), `start` at its planned start and
 `complete` once its steps are done, each recorded at those plan times (back-filled `at`) by the
 real notebook, so the log, the executed notebooks and the report look exactly as they will on
 the night. The customer notices go out at their own simulated times too: the announcement, a
-reminder before each window and a status message after each phase. With `rollback=PHASE`,
-that phase is rolled back at its rollback deadline instead, and every phase depending on it
-stays planned (its gate stays shut).
+reminder before each window, an in-progress notice when it starts and a status message after
+each phase. Each is recorded in the log as a rehearsal notice (`notice-rehearsed`), or, with
+`send_to_channels`, really delivered to the plan's channels and recorded as on the night.
+With `rollback=PHASE`, that phase is rolled back at its rollback deadline instead, and every
+phase depending on it stays planned (its gate stays shut).
 
 All notebooks run in one kernel: a fresh kernel per notebook would cost more than the
 notebooks themselves.
@@ -60,6 +62,9 @@ class Rehearsal:
     last_hash: str = ""
     report: Path | None = None
     report_note: str = ""
+    notices: list[str] = field(default_factory=list)
+    """One line a notice: what went where (or was recorded as a rehearsal notice)."""
+    notice_failures: list[str] = field(default_factory=list)
 
 
 def script(plan: Plan, rollback: str | None = None) -> list[Step]:
@@ -130,14 +135,16 @@ def default_outputs(plan: Plan) -> Path:
 
 def rehearse(plan: str | os.PathLike[str] | Plan, outputs: str | os.PathLike[str] | None = None,
              rollback: str | None = None, report: bool = True,
-             progress: Callable[[int, int, Step | None], None] | None = None) -> Rehearsal:
+             progress: Callable[[int, int, Step | None], None] | None = None,
+             send_to_channels: bool = False) -> Rehearsal:
     """Run the whole migration through the phase notebook in simulated time, then the report.
 
     outputs: a folder whose event log is empty (default: a new timestamped folder); the log is
     always the SQLite file in it, whatever $RUNBOOK_STORE says, so a rehearsal never writes
     to a real store. rollback: a phase to roll back. report: render the post-migration report
     at the end (if the report module is available). progress(done, total, step) is called
-    before each event (step None: the report).
+    before each event (step None: the report). send_to_channels: deliver every notice to the
+    plan's channels (else each is only recorded as a rehearsal notice).
     """
     from . import execute
     from .events import LOG_FILE, open_log
@@ -155,23 +162,24 @@ def rehearse(plan: str | os.PathLike[str] | Plan, outputs: str | os.PathLike[str
                            "a fresh folder (--outputs DIR)")
     result = Rehearsal(model, folder, store)
     total = len(steps) + (1 if report else 0)
+    def notify(kind: str, phase: str | None, at: datetime) -> None:
+        _notify(result, store, kind, phase, at, send_to_channels)
+
     with execute.Kernel() as kernel:
-        _announce(model, folder, steps)
+        notify("announcement", None, _announce_time(model, steps))
         for done, step in enumerate(steps):
             if progress:
                 progress(done, total, step)
             if step.event == "go":
-                reminder = notices.reminder(model, step.phase)
                 phase = model.phase(step.phase)
-                notices.keep_notice(reminder, folder,
-                                    phase.start - model.communications.reminder_before)
+                notify("reminder", step.phase, phase.start - model.communications.reminder_before)
             outcome = execute_phase(model, step.phase, step.event, step.operator, step.reason,
                                     times.format_iso_utc(step.at), folder, SOURCE, store, kernel)
             result.notebooks.append(outcome.notebook)
+            if step.event == "start":
+                notify("in-progress", step.phase, step.at)
             if step.event in ("complete", "rolled-back"):
-                with open_log(model, folder, store) as log:
-                    notices.keep_notice(notices.completed(model, step.phase, log), folder,
-                                        step.at)
+                notify("completed", step.phase, step.at)
         if report:
             if progress:
                 progress(len(steps), total, None)
@@ -184,12 +192,31 @@ def rehearse(plan: str | os.PathLike[str] | Plan, outputs: str | os.PathLike[str
     return result
 
 
-def _announce(plan: Plan, folder: Path, steps: list[Step]) -> None:
+def _announce_time(plan: Plan, steps: list[Step]) -> datetime:
     """The announcement at its own time (never after the rehearsal's first event)."""
     at, _ = notices.announce_at(plan)
     if steps:
         at = min(at, steps[0].at - GO_BEFORE)
-    notices.keep_notice(notices.announcement(plan), folder, at)
+    return at
+
+
+def _notify(result: Rehearsal, store: str, kind: str, phase: str | None, at: datetime,
+            send_to_channels: bool) -> None:
+    """One notice of the rehearsal, at its simulated time: recorded as a rehearsal notice, or
+    delivered to the plan's channels. A failed channel is noted and the rehearsal goes on."""
+    from .delivery import DeliveryError, send
+    from .events import open_log
+
+    with open_log(result.plan, result.outputs, store) as log:
+        try:
+            outcome = send(result.plan, log, kind, phase, outputs=result.outputs,
+                           rehearsal=not send_to_channels, at=at, source=SOURCE,
+                           operator=OPERATOR)
+        except DeliveryError as exc:
+            result.notice_failures.append(str(exc))
+            return
+    where = ", ".join(outcome.delivered) if send_to_channels else "recorded, not sent"
+    result.notices.append(f"{outcome.notice.subject} ({where})")
 
 
 def _report(result: Rehearsal, as_of: datetime | None, kernel: object) -> None:

@@ -346,8 +346,12 @@ class Report:
         """Every event: who decided what, when, and why, with its notebook."""
         if not self.events and not self.unreadable:
             return Html(_p("No event recorded: the migration has not started."), "no events")
+        from .delivery import EVENTS as DELIVERIES
+
         rows = []
         for e in self.events:
+            if e.event in DELIVERIES:   # notice deliveries: listed under Notices, not decisions
+                continue
             when = [self.when(e.at)]
             if e.source != "rehearsal" and abs((e.recorded_at - e.at).total_seconds()) > 300:
                 # Back-filled: say when it was written as well as when it happened.
@@ -366,7 +370,7 @@ class Report:
             rows.append([_printable(bad.seq), "-", "-", _badge("unreadable", "bad"), "-",
                          f"{bad.label} cannot be read: {_printable(bad.problem)}", "-", ""])
         return Html(table(["#", "when", "phase", "event", "who", "why", "source", "notebook"],
-                          rows, "report-decisions"), f"{len(self.events)} events")
+                          rows, "report-decisions"), f"{len(rows)} events")
 
     def approvals(self) -> Html:
         """Who approved each phase's go, as which role, when, and what became of it; and

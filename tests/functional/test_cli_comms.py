@@ -65,22 +65,25 @@ def test_notices_completed_reads_the_event_log(tmp_path: Path) -> None:
     assert refused.stdout == ""
 
 
-def test_notices_with_outputs_are_kept_for_the_report(tmp_path: Path) -> None:
+def test_a_preview_is_not_kept_and_a_send_is_kept_once_for_the_report(tmp_path: Path) -> None:
+    """Rendering with --outputs records nothing (it used to be listed as sent); a --send is
+    kept once, whatever the number of channels; a damaged index line is skipped."""
     from migration_runbook.notices import sent_notices
 
-    result = run_cli("notices", EXAMPLE, "reminder", "--phase", "web-interface",
-                     "--format", "html", "--outputs", tmp_path)
-    assert result.returncode == 0, result.stderr
-    kept = tmp_path / "notices" / "reminder-web-interface.html"
-    assert result.stderr.strip() == f"kept {kept}"
-    assert kept.read_text(encoding="utf-8") == result.stdout
+    preview = run_cli("notices", EXAMPLE, "reminder", "--phase", "web-interface",
+                      "--format", "html", "--outputs", tmp_path)
+    assert preview.returncode == 0, preview.stderr
+    assert not (tmp_path / "notices").exists() and not (tmp_path / "events.sqlite").exists()
+    assert sent_notices(load_plan(EXAMPLE), tmp_path) == []
+    sent = run_cli("notices", EXAMPLE, "reminder", "--phase", "web-interface", "--send",
+                   "--mark-sent", "--outputs", tmp_path)
+    assert sent.returncode == 0, sent.stderr
+    assert sent.stdout.count("recorded as sent to ") == 2      # customers and ops-chat
     with (tmp_path / "notices" / "notices.jsonl").open("a") as index:
         index.write("not json\n")  # a damaged line is skipped, not fatal
-    assert run_cli("notices", EXAMPLE, "announcement", "--outputs", tmp_path).returncode == 0
     listed = sent_notices(load_plan(EXAMPLE), tmp_path)
-    assert [(n["kind"], n["phase"], n["format"], n["path"]) for n in listed] == [
-        ("reminder", "web-interface", "html", "notices/reminder-web-interface.html"),
-        ("announcement", "", "text", "notices/announcement.txt")]
+    assert [(n["kind"], n["phase"], n["path"]) for n in listed] == [
+        ("reminder", "web-interface", "notices/reminder-web-interface.txt")]
     assert listed[0]["subject"].startswith("Reminder: Phase 3: Omni Web Interface Migration")
     assert listed[0]["at"].endswith("Z")
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from migration_runbook.delivery import deliveries
 from migration_runbook.events import open_log
 from migration_runbook.notices import sent_notices
 from migration_runbook.plan import load_plan
@@ -19,8 +20,9 @@ PHASES = ["carrier-connections", "messaging-core", "web-interface", "api-endpoin
 
 
 def _events(outputs: Path):
+    """The phase events (delivery records aside), the states and the chain check."""
     with open_log(load_plan(EXAMPLE), outputs) as log:
-        return log.events(), log.states(), log.verify()
+        return [e for e in log.events() if e.phase], log.states(), log.verify()
 
 
 @pytest.mark.notebook
@@ -32,7 +34,8 @@ def test_rehearsal_runs_every_phase_to_completion_at_the_plans_times(tmp_path):
     assert "Traceback" not in result.stderr
     events, states, verification = _events(outputs)
     assert states == dict.fromkeys(PHASES, "completed")
-    assert verification.ok and verification.count == 12
+    notices = 1 + 3 * len(PHASES)         # announcement; reminder, in-progress, completed
+    assert verification.ok and verification.count == 12 + notices
     assert [(e.phase, e.event) for e in events] == [
         (p, ev) for p in PHASES for ev in ("go", "start", "complete")]
     assert {(e.operator, e.source) for e in events} == {("rehearsal", "rehearsal")}
@@ -59,10 +62,15 @@ def test_rehearsal_runs_every_phase_to_completion_at_the_plans_times(tmp_path):
     assert report.is_file() and "report:    report.html (opens offline)" in result.stdout
     verify = run_cli("verify", EXAMPLE, "--outputs", outputs)
     assert verify.returncode == 0, verify.stderr
+    assert f"notices: {notices} recorded as rehearsal notices (not sent" in result.stdout
+    with open_log(plan, outputs) as log:
+        recorded = deliveries(log.events())
+    assert {(d.event, d.channel) for d in recorded} == {("notice-rehearsed", "rehearsal")}
     sent = sent_notices(plan, outputs)
     assert [(n["kind"], n["phase"]) for n in sent] == [("announcement", "")] + [
-        (kind, p) for p in PHASES for kind in ("reminder", "completed")]
-    for notice, phase in zip(sent[1::2], plan.phases, strict=True):
+        (kind, p) for p in PHASES for kind in ("reminder", "in-progress", "completed")]
+    assert [(d.kind, d.phase) for d in recorded] == [(n["kind"], n["phase"]) for n in sent]
+    for notice, phase in zip(sent[1::3], plan.phases, strict=True):
         assert notice["at"] == format_iso_utc(phase.start - timedelta(hours=1))
         assert (outputs / notice["path"]).is_file()
     html = report.read_text(encoding="utf-8")
