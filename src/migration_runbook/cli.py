@@ -418,6 +418,29 @@ def _said_recorded(outcome: Any) -> None:
     click.echo(f"notebook: {outcome.notebook}")
 
 
+@cli.command("step")
+@click.argument("plan")
+@click.argument("phase_id", metavar="PHASE")
+@click.argument("step_id", metavar="STEP")
+@click.argument("event", type=click.Choice(["start", "done", "failed", "skip"]))
+@click.option("--operator", required=True, help="Who ticks it; recorded with the event.")
+@click.option("--reason", default="", help="Why (required to skip).")
+@click.option("--at", default="", help="When it happened (ISO 8601, no offset = UTC); "
+              "default now.")
+@click.option("--outputs", default=None, help=OUTPUTS_HELP)
+@click.option("--store", default=None, help=STORE_HELP)
+def step_command(plan: str, phase_id: str, step_id: str, event: str, operator: str, reason: str,
+                 at: str, outputs: str | None, store: str | None) -> None:
+    """Record EVENT (start, done, failed, skip) of STEP of PHASE: a quick tick, no notebook."""
+    from .events import open_log
+
+    model = load_plan(plan)
+    with open_log(model, outputs, store) as log:
+        ev = log.record_step(phase_id, step_id, event, operator, reason, at or None)
+    click.echo(f"{ev.phase}: step '{step_id}' {event} recorded as event #{ev.seq} by "
+               f"{_visible(ev.operator)} at {times.format_both(ev.at, model.zone)}")
+
+
 @cli.command()
 @click.argument("plan")
 @click.option("--outputs", default=None, help="A fresh run folder; default a new "
@@ -437,7 +460,7 @@ def rehearse(plan: str, outputs: str | None, rollback_phase: str | None) -> None
 
         result = run_rehearsal(plan, outputs, rollback=rollback_phase, progress=progress)
     click.echo(f"rehearsal of {result.plan.id}: {len(result.notebooks)} events, each through "
-               "runbooks/phase.ipynb")
+               f"runbooks/phase.ipynb, and {result.ticks} step ticks")
     click.echo("states: " + ", ".join(f"{k} {v}" for k, v in result.states.items()))
     click.echo(f"outputs: {result.outputs}")
     click.echo(f"event log: {result.store} ({result.verified})")

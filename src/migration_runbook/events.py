@@ -18,8 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from . import progress, times
 from . import states as machine
-from . import times
 from .errors import EventRefused, RunbookError, StoreError
 from .plan import Plan
 from .store import (
@@ -170,11 +170,33 @@ class EventLog:
 
     # --- writing -------------------------------------------------------------------------
 
-    def check(self, phase: str, event: str) -> None:
+    def check(self, phase: str, event: str, reason: str = "") -> None:
         """Raise EventRefused if `event` may not be recorded for `phase` now; writes nothing."""
         self._refuse_unknown(phase, event)
         snap = self.store.snapshot(self.plan.id, self._relevant(phase))
-        self._judge(snap, phase, event, at=None)
+        self._judge(snap, phase, event, at=None, reason=reason)
+
+    def record_step(self, phase: str, step: str, event: str, operator: str, reason: str = "",
+                    at: datetime | str | None = None, source: str = "cli") -> Event:
+        """Check and append one step event (`progress.STEP_EVENTS`) of `step` of `phase`.
+
+        Recorded as `step-<event>` with `{"step": step}` in its details, in the same hash
+        chain and transaction discipline as phase events; EventRefused (nothing written) if
+        the step rules (`progress.refusal`) say no.
+        """
+        step = str(step or "").strip()
+        if phase not in self._phase_ids:
+            known = ", ".join(p.id for p in self.plan.phases[:10])
+            raise EventRefused(phase, event, f"step '{step}' cannot {event}: plan "
+                               f"'{self.plan.id}' has no phase '{phase}' (phases: {known})")
+        if event not in progress.STEP_EVENTS:
+            raise EventRefused(phase, event, f"step '{step}' of phase '{phase}': unknown step "
+                               f"event '{event}' (events: {', '.join(progress.STEP_EVENTS)})")
+        if step not in self.plan.phase(phase).graph.by_id:
+            raise EventRefused(phase, event, progress.refusal(
+                self.plan, "planned", {}, phase, step, event, reason) or "")
+        return self.record(phase, progress.PREFIX + event, operator, reason, at, source,
+                           details={"step": step})
 
     def record(self, phase: str, event: str, operator: str, reason: str = "",
                at: datetime | str | None = None, source: str = "cli", notebook: str = "",
@@ -215,11 +237,14 @@ class EventLog:
         def decide(snap: Snapshot) -> dict[str, Any]:
             recorded = times.now()
             happened = when or recorded
-            self._judge(snap, phase, event, at=happened)
+            extra = self._judge(snap, phase, event, at=happened, reason=reason or "",
+                                details=details)
             row = {"seq": snap.last_seq + 1, "plan": self.plan.id, "phase": phase,
                    "event": event, "operator": operator, "reason": (reason or "").strip(),
                    "at": stamp(happened), "recorded_at": stamp(recorded), "source": source,
-                   "notebook": str(notebook or ""), "details": details_text,
+                   "notebook": str(notebook or ""),
+                   "details": canonical_json(jsonable({**(details or {}), **extra}))
+                   if extra else details_text,
                    "prev_hash": snap.last_hash}
             row["hash"] = record_hash(row)
             return row
@@ -234,20 +259,41 @@ class EventLog:
         return {phase, *self.plan.phase(phase).depends_on}
 
     def _refuse_unknown(self, phase: str, event: str) -> None:
+        if progress.is_step_event(event) and phase in self._phase_ids:
+            return
         if event not in machine.EVENTS or phase not in self._phase_ids:
             raise EventRefused(phase, event, machine.refusal(self.plan, {}, phase, event) or "")
 
-    def _judge(self, snap: Snapshot, phase: str, event: str, at: datetime | None) -> None:
-        """Raise EventRefused unless the snapshot allows `event` for `phase` (at `at`)."""
+    def _judge(self, snap: Snapshot, phase: str, event: str, at: datetime | None,
+               reason: str = "", details: dict | None = None) -> dict[str, Any]:
+        """Raise EventRefused unless the snapshot allows `event` for `phase` (at `at`).
+
+        Returns details to add to the record (the unfinished steps a `complete` overrides).
+        """
         if snap.bound_plan is not None and snap.bound_plan != self.plan.id:
             raise EventRefused(phase, event, f"phase '{phase}' cannot {event}: the event log "
                                f"{self.location} belongs to plan '{snap.bound_plan}', not "
                                f"'{self.plan.id}' (use another --outputs folder)")
         events = self._rows_to_events(snap.rows)
         current = machine.replay(self.plan, events)
-        reason = machine.refusal(self.plan, current, phase, event)
-        if reason:
-            raise EventRefused(phase, event, reason)
+        extra: dict[str, Any] = {}
+        if progress.is_step_event(event) or event == "complete":
+            steps = progress.replay_steps(self.plan, [e for e in events if e.phase == phase])
+            ticked = steps.current.get(phase, {})
+        if progress.is_step_event(event):
+            refused = progress.refusal(self.plan, current[phase], ticked, phase,
+                                       str((details or {}).get("step", "")),
+                                       event[len(progress.PREFIX):], reason)
+        else:
+            refused = machine.refusal(self.plan, current, phase, event)
+            if not refused and event == "complete":
+                model = self.plan.phase(phase)
+                refused = progress.completion_refusal(model, ticked, reason)
+                left = progress.unfinished(model, ticked)
+                if left:
+                    extra["unfinished_steps"] = [{"step": s, "state": st} for s, st in left]
+        if refused:
+            raise EventRefused(phase, event, refused)
         previous = next((e for e in reversed(events) if e.phase == phase), None)
         if at is not None and previous is not None and at < previous.at:
             zone = self.plan.zone
@@ -255,6 +301,7 @@ class EventLog:
                 f"phase '{phase}' cannot {event} at {times.format_both(at, zone)}: that is "
                 f"before its previous event ({previous.event} at "
                 f"{times.format_both(previous.at, zone)})"))
+        return extra
 
     # --- reading -------------------------------------------------------------------------
 

@@ -271,7 +271,7 @@ class PhaseRun:
 
     def _refusal(self, log: EventLog) -> str | None:
         try:
-            log.check(self.phase.id, self.event)
+            log.check(self.phase.id, self.event, self.reason)
         except EventRefused as exc:
             return str(exc)
         return None
@@ -493,7 +493,7 @@ def execute_phase(plan: str | os.PathLike[str] | Plan, phase: str, event: str, o
             from .events import open_log
 
             with open_log(model, folder, store) as log:
-                log.check(phase, event)
+                log.check(phase, event, reason)
         output = execute.reserve_output(folder / "notebooks", phase, event)
         recorded_as = output.relative_to(folder).as_posix()
         parameters = {"plan": str(Path(model.source).resolve()), "phase": phase,

@@ -21,7 +21,7 @@ from migration_runbook import execute, phase
 from migration_runbook.errors import EventRefused
 from migration_runbook.events import open_log
 from migration_runbook.plan import load_plan
-from tests.conftest import EXAMPLE, ROOT, run_cli
+from tests.conftest import EXAMPLE, ROOT, UNTICKED, run_cli
 
 NOTEBOOK = ROOT / "runbooks" / "phase.ipynb"
 DOCS = ROOT / "docs" / "phase-notebook.md"
@@ -172,7 +172,7 @@ def test_every_event_runs_through_the_notebook(tmp_path, kernel):
                 ("no-go", "2020-09-08T08:30:00Z", "wait for the carrier"),
                 ("go", "2020-09-08T08:50:00Z", "carrier fixed"),
                 ("start", "2020-09-08T09:00:00Z", ""),
-                ("complete", "2020-09-08T11:55:00Z", "")]
+                ("complete", "2020-09-08T11:55:00Z", UNTICKED)]
     for n, (event, at, reason) in enumerate(sequence, start=1):
         out = _run(tmp_path / f"{n:02d}-{event}.ipynb", kernel, event=event, at=at,
                    reason=reason, notebook_path=f"nb/{n:02d}.ipynb", **common)

@@ -18,7 +18,7 @@ from migration_runbook.notices import keep_notice, render_notice
 from migration_runbook.plan import load_plan
 from migration_runbook.report import ReportError, load, render_report
 from tests.browser import open_offline
-from tests.conftest import EXAMPLE, run_cli
+from tests.conftest import EXAMPLE, UNTICKED, run_cli
 
 MAX_BYTES = 5_500_000
 HOSTILE = "<img src=x onerror=\"window.__pwned=1\"><b>bold</b> & <script>window.__pwned=2</script>"
@@ -69,11 +69,11 @@ def record_complete(plan, outputs: Path) -> None:
     try:
         log.record("messaging-core", "go", "bob", "retry", at="2020-09-09T08:40:00Z")
         log.record("messaging-core", "start", "bob", "", at="2020-09-09T09:00:00Z")
-        log.record("messaging-core", "complete", "bob", "", at="2020-09-09T13:25:00Z")
+        log.record("messaging-core", "complete", "bob", UNTICKED, at="2020-09-09T13:25:00Z")
         for phase, day in (("web-interface", 10), ("api-endpoints", 11)):
             log.record(phase, "go", "carol", "", at=f"2020-09-{day}T08:50:00Z")
             log.record(phase, "start", "carol", "", at=f"2020-09-{day}T09:00:00Z")
-            log.record(phase, "complete", "carol", "", at=f"2020-09-{day}T12:00:00Z")
+            log.record(phase, "complete", "carol", UNTICKED, at=f"2020-09-{day}T12:00:00Z")
     finally:
         log.close()
 
