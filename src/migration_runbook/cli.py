@@ -142,24 +142,147 @@ STORE_HELP = "Event store URL (sqlite:///PATH, postgresql://...); default $RUNBO
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True)
 @click.option("--tz", default=None, help="Display zone (IANA name); default the plan's.")
-def status(plan: str, outputs: str | None, store: str | None, fmt: str, tz: str | None) -> None:
-    """Each phase's state, gate, planned vs actual window, overrun and next allowed events."""
+@click.option("--as-of", "as_of", default=None, help="The moment to show (ISO 8601); default "
+              "now. Events after it are left out.")
+@click.option("--watch", type=float, is_flag=False, flag_value=10.0, default=None,
+              metavar="[SECONDS]", help="Redraw in place every SECONDS (default 10) until "
+              "Ctrl-C.")
+def status(plan: str, outputs: str | None, store: str | None, fmt: str, tz: str | None,
+           as_of: str | None, watch: float | None) -> None:
+    """Each phase's state, gate, planned vs actual window, overrun and next allowed events;
+    for a running phase, its steps, forecast, countdowns and warnings."""
     from .events import open_log
-    from .states import status_rows
 
     model = load_plan(plan)
     zone = _zone(tz, model.zone)
+    moment = _as_of(as_of)
+    if watch is not None:
+        if fmt == "json":
+            raise click.UsageError("--watch draws the table; it does not take --format json")
+        if not 0.5 <= watch <= 3600:
+            raise click.UsageError("--watch SECONDS must be between 0.5 and 3600")
+        _watch(model, zone, outputs, store, moment, watch)
+        return
     with open_log(model, outputs, store) as log:
         events, location = log.events(), log.location
-    rows = status_rows(model, events, tz=zone.key)
+    rows, clocks, counted = _status_rows(model, events, zone, moment)
     if fmt == "json":
         _print_json(rows)
         return
-    _print_table(
-        f"{model.title} - {len(events)} events in {location} - times in {zone.key}",
-        ["#", "phase", "state", "gate", "planned", "actual", "overrun", "next"],
-        [[r["order"], f"{r['name']}\n({r['id']})", r["state"], r["gate"], r["planned_text"],
-          r["actual_text"], r["overrun_text"], "\n".join(r["next_events"])] for r in rows])
+    console = _console()
+    console.print(_clock_block(model, clocks, zone))
+    console.print(_status_table(model, rows, counted, location, zone))
+
+
+def _as_of(value: str | None) -> Any:
+    """The `--as-of` moment, or None for "now" (read afresh at every redraw)."""
+    if value is None or not value.strip():
+        return None
+    try:
+        return times.parse_instant(value)
+    except ValueError as exc:
+        raise RunbookError(f"--as-of: {exc}") from None
+
+
+def _status_rows(model: Any, events: list, zone: Any, moment: Any) -> tuple[list, dict, int]:
+    """Status rows with the clock's fields merged in, the clocks, and the events counted."""
+    from .clock import clocks
+    from .states import status_rows
+
+    now = moment or times.now()
+    seen = [e for e in events if e.at <= now] if moment is not None else events
+    rows = status_rows(model, seen, now=now, tz=zone.key)
+    by_phase = clocks(model, seen, now)
+    for row in rows:
+        row.update(by_phase[row["id"]].to_dict())
+    return rows, by_phase, len(seen)
+
+
+def _status_table(model: Any, rows: list, count: int, location: str, zone: Any) -> Table:
+    table = Table(title=Text(_visible(f"{model.title} - {count} events in {location} - times "
+                                      f"in {zone.key}")), title_justify="left")
+    for column in ["#", "phase", "state", "gate", "planned", "actual", "overrun", "next"]:
+        table.add_column(column)
+    for r in rows:
+        table.add_row(*(Text(_visible(cell)) for cell in (
+            r["order"], f"{r['name']}\n({r['id']})", r["state"], r["gate"], r["planned_text"],
+            r["actual_text"], r["overrun_text"], "\n".join(r["next_events"]))))
+    return table
+
+
+WARNING_STYLE = {"rollback-deadline-passed": "bold white on red",
+                 "forecast-past-rollback-deadline": "bold red",
+                 "window-end-passed": "bold red",
+                 "rollback-deadline-soon": "bold yellow",
+                 "start-missed": "yellow"}
+
+
+def _clock_block(model: Any, clocks: dict, zone: Any) -> Any:
+    """Warnings first, in colour, then one line a running phase: steps, forecast, countdowns.
+    Drawn above the status table (and redrawn by --watch)."""
+    from rich.console import Group
+
+    from .clock import WARNINGS
+
+    lines: list[Text] = []
+    found = [(w, c) for c in clocks.values() for w in c.warnings]
+    found.sort(key=lambda pair: WARNINGS.index(pair[0].code))
+    for warning, clock in found:
+        line = Text(f" {warning.code} ", style=WARNING_STYLE.get(warning.code, "bold"))
+        line.append(_visible(f" {clock.phase}: {warning.message}"))
+        lines.append(line)
+    for clock in clocks.values():
+        if not clock.in_progress:
+            continue
+        text = f"{clock.phase}: steps {clock.steps_done}/{len(clock.steps)} done"
+        if clock.running:
+            text += f", running {', '.join(clock.running)}"
+        text += f"; elapsed {times.format_duration(clock.elapsed)}"
+        if clock.forecast_end is not None:
+            text += f"; forecast end {times.format_both(clock.forecast_end, zone)}"
+        text += (f"; rollback deadline {_countdown(clock.to_rollback_deadline)}; window end "
+                 f"{_countdown(clock.to_window_end)}")
+        lines.append(Text(_visible(text)))
+    if not lines:
+        lines.append(Text(f"no phase running, no warnings (as of "
+                          f"{times.format_both(next(iter(clocks.values())).as_of, zone)})"
+                          if clocks else "no phases"))
+    return Group(*lines)
+
+
+def _countdown(delta: Any) -> str:
+    if delta is None:
+        return "-"
+    return f"in {times.format_duration(delta)}" if delta.total_seconds() >= 0 else \
+        f"passed {times.format_duration(-delta)} ago"
+
+
+def _watch(model: Any, zone: Any, outputs: str | None, store: str | None, moment: Any,
+           seconds: float) -> None:
+    """Redraw the status in place (rich Live) every `seconds` until Ctrl-C."""
+    import time
+
+    from rich.console import Group
+    from rich.live import Live
+
+    from .events import open_log
+
+    console = Console(highlight=False)
+
+    def draw() -> Any:
+        with open_log(model, outputs, store) as log:
+            events, location = log.events(), log.location
+        rows, clocks, counted = _status_rows(model, events, zone, moment)
+        return Group(_clock_block(model, clocks, zone),
+                     _status_table(model, rows, counted, location, zone))
+
+    try:
+        with Live(draw(), console=console, auto_refresh=False, screen=False) as live:
+            while True:
+                time.sleep(seconds)
+                live.update(draw(), refresh=True)
+    except KeyboardInterrupt:
+        return
 
 
 @cli.command()
