@@ -224,6 +224,35 @@ def clocks(plan: Plan, events: Iterable[Event], as_of: datetime | None = None
             for p in plan.phases}
 
 
+def plan_rows(plan: Plan, tz: str | None = None) -> list[dict[str, Any]]:
+    """One row a phase, before the night: its steps' sum and critical path, when the steps
+    are planned to finish, and the margin they leave before the rollback deadline (the
+    forecast of a phase that starts on time and runs to plan)."""
+    zone = plan.display_zone(tz)
+    rows = []
+    for phase in plan.phases:
+        graph = phase.graph
+        length = graph.length()
+        end = phase.start + length
+        rows.append({
+            "phase": phase.id, "steps": len(graph),
+            "sum of steps": times.format_duration(phase.steps_duration),
+            "critical path": " -> ".join(graph.critical_path()) or "-",
+            "critical path length": times.format_duration(length),
+            "steps planned to end": times.format_both(end, zone),
+            "rollback deadline": times.format_both(phase.rollback_deadline, zone),
+            "margin": times.format_duration(phase.rollback_deadline - end),
+            "margin_minutes": _minutes(phase.rollback_deadline - end)})
+    return rows
+
+
+def plan_frame(plan: Plan, tz: str | None = None) -> Any:
+    """`plan_rows` as a pandas frame for display (the minutes column left out)."""
+    import pandas as pd
+
+    return pd.DataFrame(plan_rows(plan, tz)).drop(columns="margin_minutes")
+
+
 # --- warnings ------------------------------------------------------------------------
 
 def warnings(plan: Plan, phase: Phase, clock: PhaseClock) -> list[ClockWarning]:

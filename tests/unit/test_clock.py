@@ -210,3 +210,21 @@ def test_start_missed_for_a_planned_or_approved_phase_once_its_window_began(plan
     held = [ev(1, "no-go", -10)]
     assert codes(clocks(plan, held, at(5))["db"]) == []
     assert codes(clocks(plan, log(), at(5))["db"]) == []       # started: not missed
+
+
+def test_step_timeline_spec_matches_plotly_and_shares_the_figure_config(plan):
+    import plotly.graph_objects as go
+
+    from migration_runbook import step_timeline, timeline
+
+    assert step_timeline.PLOTLY_CONFIG == timeline.PLOTLY_CONFIG
+    events = log(("step-start", 0, "freeze"), ("step-failed", 5, "freeze"),
+                 ("step-start", 6, "freeze"), ("step-done", 30, "freeze"),
+                 ("step-skip", 31, "cold"), ("step-start", 31, "hot"))
+    runs = replay_steps(plan, events).runs
+    spec = step_timeline.figure(plan, plan.phase("db"), runs, now=at(40))
+    figure = go.Figure(spec)          # plotly validates every key of the spec
+    bars = {t.name: len(t.y) for t in figure.data}
+    assert bars == {"planned, critical path": 3, "planned": 1, "actual: done": 1,
+                    "actual: failed": 1, "actual: running": 1, "skipped": 1}
+    assert [s["name"] for s in spec["layout"]["shapes"]] == ["rollback deadline", "now"]
