@@ -732,10 +732,11 @@ def _step_rules(phase: Phase, at: Path_, where: _Locator) -> list[PlanError]:
     graph, problems = resolve(phase.steps)
     if problems:
         return [where.error(at + path, message) for path, message in problems]
-    path = graph.critical_path()
+    phase.__dict__["graph"] = graph     # what the cached property would compute again
     length = graph.length()
     if length + phase.rollback.duration <= phase.duration:
         return []
+    path = graph.critical_path()
     chain = f"critical path {' -> '.join(path)}: " if len(path) > 1 and \
         len(path) < len(graph) else ""
     return [where.error(at + (("steps",) if phase.steps else ("rollback", "duration")), (

@@ -16,6 +16,7 @@ import heapq
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -49,11 +50,11 @@ class StepGraph:
     steps: tuple[GraphStep, ...]
     order: tuple[str, ...]
 
-    @property
+    @cached_property
     def ids(self) -> list[str]:
         return [s.id for s in self.steps]
 
-    @property
+    @cached_property
     def by_id(self) -> dict[str, GraphStep]:
         return {s.id: s for s in self.steps}
 
