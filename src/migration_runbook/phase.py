@@ -361,13 +361,24 @@ class PhaseRun:
         return View().table(["#", "phase", "state", "gate", "planned start", "actual start",
                              "actual end"], rows)
 
-    def steps(self) -> View:
+    def steps(self) -> None:
+        """Display the steps on the clock (`steps_view`) and their timeline (`step_timeline`):
+        one cell, since papermill's save after every cell costs more than either."""
+        from IPython.display import display
+
+        with self.log() as log:
+            events = log.events()
+        display(self.steps_view(events))
+        self.step_timeline(events)
+
+    def steps_view(self, events: list[Event] | None = None) -> View:
         """This phase on the clock (`clock`): its steps' states, the forecast, the countdowns
         to the rollback deadline and the window's end, and any warning."""
         from .clock import clocks
 
-        with self.log() as log:
-            events = log.events()
+        if events is None:
+            with self.log() as log:
+                events = log.events()
         zone = self.plan.zone
         clock = clocks(self.plan, events, self._now())[self.phase.id]
         if not clock.steps:
@@ -392,7 +403,7 @@ class PhaseRun:
                      "yes" if s.critical else ""] for s in clock.steps])
         return view
 
-    def step_timeline(self) -> None:
+    def step_timeline(self, events: list[Event] | None = None) -> None:
         """Display this phase's steps, planned and actual, with the critical path, rollback
         deadline and now (plotly's MIME bundle only, like `timeline`)."""
         from IPython.display import display
@@ -402,8 +413,9 @@ class PhaseRun:
         from . import step_timeline
         from .progress import replay_steps
 
-        with self.log() as log:
-            events = log.events()
+        if events is None:
+            with self.log() as log:
+                events = log.events()
         runs = replay_steps(self.plan, [e for e in events if e.phase == self.phase.id]).runs
         spec = step_timeline.figure(self.plan, self.phase, runs, now=self._now())
         display(step_timeline.bundle(spec), raw=True)

@@ -142,7 +142,7 @@ def test_notebook_is_committed_without_outputs_on_the_python3_kernel():
     headings = [line for c in nb.cells if c.cell_type == "markdown"
                 for line in c.source.splitlines() if line.startswith("## ")]
     assert headings == ["## The phase at a glance", "## The gate", "## Pre-flight checks",
-                        "## The event", "## Progress so far"]
+                        "## The event", "## Steps on the clock", "## Progress so far"]
 
 
 def test_inspect_notebook_agrees_with_the_documented_parameters():
@@ -249,9 +249,10 @@ def test_executed_notebook_stays_light(tmp_path, kernel):
     nb = nbformat.read(out, as_version=4)
     figures = [o for c in nb.cells for o in c.get("outputs", [])
                if "application/vnd.plotly.v1+json" in o.get("data", {})]
-    assert len(figures) == 1
-    assert "text/html" not in figures[0]["data"]
-    assert figures[0]["data"]["application/vnd.plotly.v1+json"]["data"]
+    assert len(figures) == 2        # the step timeline and the windows
+    for figure in figures:
+        assert "text/html" not in figure["data"]
+        assert figure["data"]["application/vnd.plotly.v1+json"]["data"]
     assert "plotly.js" not in out.read_text() and "Plotly.newPlot" not in out.read_text()
 
 
