@@ -267,3 +267,53 @@ def test_step_state_rules_read_the_example_plans_default_ids():
 
     plan = load_plan(EXAMPLE)
     assert plan.phase("carrier-connections").graph.ids == ["1", "2", "3", "4", "5", "6"]
+
+
+STEP_RACER = """
+import sys, time
+from pathlib import Path
+from migration_runbook.errors import RunbookError
+from migration_runbook.events import open_log
+from migration_runbook.plan import load_plan
+
+plan_path, url, operator, signal_file = sys.argv[1:5]
+log = open_log(load_plan(plan_path), store=url)
+print("ready", flush=True)
+while not Path(signal_file).exists():
+    time.sleep(0.001)
+try:
+    event = log.record_step("db", "freeze", "start", operator)
+except RunbookError as exc:
+    print(exc, flush=True)
+    sys.exit(1)
+print("recorded", event.seq, flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_six_operators_starting_the_same_step_at_once_record_exactly_one(log, plan_path,
+                                                                          store_url, tmp_path):
+    from tests.integration.test_event_concurrency import python
+
+    log.record("db", "go", "alice", at=T0 - timedelta(minutes=10))
+    log.record("db", "start", "alice", at=T0)
+    signal_file = tmp_path / "now"
+    racers = [python(STEP_RACER, plan_path, store_url, f"op-{i}", signal_file)
+              for i in range(6)]
+    try:
+        for racer in racers:
+            assert racer.stdout.readline() == "ready\n"
+        signal_file.touch()
+        results = [(racer.wait(timeout=120), *racer.communicate()) for racer in racers]
+    finally:
+        for racer in racers:
+            if racer.poll() is None:
+                racer.kill()
+    winners = [r for r in results if r[0] == 0]
+    assert len(winners) == 1 and winners[0][1] == "recorded 3\n"
+    for code, out, err in (r for r in results if r[0] != 0):
+        assert code == 1 and err == ""
+        assert out == ("step 'freeze' of phase 'db' cannot start: it is running, not pending "
+                       "or failed (allowed: done, failed)\n")
+    assert [e.event for e in log.events()] == ["go", "start", "step-start"]
+    assert log.verify().ok
