@@ -313,7 +313,9 @@ def log(plan: str, outputs: str | None, store: str | None, fmt: str, tz: str | N
         _print_table(
             f"{model.title} - event log {location} - times in {zone.key}",
             ["seq", "at", "phase", "event", "operator", "reason", "source", "hash"],
-            [[r["seq"], times.format_both(by_seq[r["seq"]].at, zone), r["phase"], r["event"],
+            [[r["seq"], times.format_both(by_seq[r["seq"]].at, zone), r["phase"],
+              r["event"] + (f" {r['details']['step']}" if r["event"].startswith("step-") and
+                            isinstance(r["details"], dict) and "step" in r["details"] else ""),
               r["operator"], r["reason"] or "-", r["source"], r["hash"][:12]] for r in rows])
 
 

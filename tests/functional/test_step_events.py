@@ -260,6 +260,8 @@ def test_runbook_step_records_a_tick_and_refuses_in_one_line(plan_path, tmp_path
     usage = run_cli("step", plan_path, "db", "hot", "finish", "--operator", "bob",
                     "--outputs", outputs)
     assert usage.returncode == 2
+    shown = run_cli("log", plan_path, "--outputs", outputs)
+    assert "step-start freeze" in shown.stdout           # the log table names the step
 
 
 def test_step_state_rules_read_the_example_plans_default_ids():
