@@ -68,6 +68,11 @@ BIN = Path(sys.executable).parent
 RUNBOOK, PAPERMILL = str(BIN / "runbook"), str(BIN / "papermill")
 
 EVENT_GOAL = 1.5        # a phase event, x the floor
+NOTEBOOK_GOAL = 1.25    # the phase notebook under plain papermill, x the floor
+STEP_GOAL = 0.25        # a `runbook step` tick, x the floor
+STATUS_STEPS_S = 3.0    # `runbook status` of 1,000 phases x 15 steps, 20,000 step events
+STEP_SIZES, QUICK_STEP_SIZES = (100, 300, 1000), (10, 100)
+TICKED_STEPS = 10       # steps ticked (start, done) a phase: 20 step events a phase
 REHEARSAL_GOAL = 8.0    # the whole rehearsal, x the floor
 REPORT_MAX_BYTES = 5_500_000
 VALIDATE_300_S = 2.0
@@ -299,6 +304,87 @@ class Bench:
                                    f"{ratio:.2f}x ({row.seconds:.2f} s)" if ratio is not None
                                    else row.error or "no floor"))
 
+    # --- the steps: a tick, the notebook, status on a big log ------------------------------
+
+    def measure_notebook(self) -> None:
+        """The phase notebook run by plain papermill (no kernel overlap, as a user would)."""
+        self.say("papermill runbooks/phase.ipynb: a review, plain papermill")
+        row = self.row("notebook-review", "steps", "papermill runbooks/phase.ipynb (review)",
+                       goal=f"<= {NOTEBOOK_GOAL:g}x floor")
+        for n in range(max(self.runs, 3)):
+            self.measure(row, [PAPERMILL, "--no-progress-bar", "-k", "python3",
+                               str(ROOT / "runbooks" / "phase.ipynb"),
+                               str(self.work / f"phase-review-{n}.ipynb"), "-p", "plan",
+                               str(PLAN), "-p", "phase", PHASE, "-p", "event", "review",
+                               "-p", "outputs", str(self.work / "notebook-review")])
+        ratio = row.ratio(self.floor)
+        row.ok = ratio is not None and ratio <= NOTEBOOK_GOAL
+        self.goals.append(Goal(f"phase notebook under papermill <= {NOTEBOOK_GOAL:g}x the "
+                               "floor", row.ok, f"{ratio:.2f}x ({row.seconds:.2f} s)"
+                               if ratio is not None else row.error or "no floor"))
+
+    def measure_step(self) -> None:
+        """`runbook step`: a tick recorded in the log, no notebook."""
+        from migration_runbook.events import open_log
+        from migration_runbook.plan import load_plan
+
+        self.say("runbook step: start and done of each step")
+        row = self.row("step", "steps", f"runbook step ... {PHASE} STEP start|done",
+                       goal=f"<= {STEP_GOAL:g}x floor")
+        outputs = self.work / "steps"
+        plan = load_plan(PLAN)
+        with open_log(plan, outputs) as log:            # setup, not measured
+            log.record(PHASE, "go", "bench", "benchmark setup")
+            log.record(PHASE, "start", "bench", "benchmark setup")
+        for step in plan.phase(PHASE).graph.ids[:max(self.runs, 3)]:
+            for event in ("start", "done"):
+                self.measure(row, [RUNBOOK, "step", str(PLAN), PHASE, step, event,
+                                   "--operator", "bench", "--outputs", str(outputs)])
+        ratio = row.ratio(self.floor)
+        row.ok = ratio is not None and ratio <= STEP_GOAL
+        self.goals.append(Goal(f"runbook step <= {STEP_GOAL:g}x the floor", row.ok,
+                               f"{ratio:.2f}x ({row.seconds:.2f} s)" if ratio is not None
+                               else row.error or "no floor"))
+
+    def measure_step_status(self, quick: bool) -> None:
+        """`runbook status` with the clock on plans of N phases x 15 steps and a log of 20
+        step events a phase (20,000 at 1,000 phases), one phase still running."""
+        sizes = QUICK_STEP_SIZES if quick else STEP_SIZES
+        for n in sizes:
+            self.say(f"status with steps: {n} phases, {n * TICKED_STEPS * 2} step events")
+            folder = self.work / f"steps-{n}"
+            folder.mkdir()
+            plan_path = folder / "plan.yaml"
+            plan_path.write_text(generate_plan(n, STEPS_PER_PHASE), encoding="utf-8")
+            started = time.perf_counter()
+            count, steps, last = write_step_log(plan_path, folder / "run")
+            self.setup[f"step-log-{n}"] = round(time.perf_counter() - started, 2)
+            row = self.row(f"status-steps-{n}", "steps", "runbook status (steps, clock)",
+                           phases=n)
+            row.extra["events"], row.extra["step_events"] = count, steps
+            for _ in range(self.runs):
+                self.measure(row, [RUNBOOK, "status", str(plan_path), "--outputs",
+                                   str(folder / "run"), "--format", "json", "--as-of", last])
+        big = next((r for r in self.rows if r.id == f"status-steps-{sizes[-1]}"), None)
+        small = next((r for r in self.rows if r.id == f"status-steps-{sizes[0]}"), None)
+        if 1000 in sizes and big is not None:
+            big.goal = f"< {STATUS_STEPS_S:g} s"
+            big.ok = big.seconds is not None and big.seconds < STATUS_STEPS_S
+            self.goals.append(Goal(f"status of 1,000 phases x 15 steps, 20,000 step events < "
+                                   f"{STATUS_STEPS_S:g} s", big.ok,
+                                   f"{big.seconds:.2f} s" if big.seconds else big.error))
+        else:
+            self.goals.append(Goal(f"status of 1,000 phases with steps < {STATUS_STEPS_S:g} s",
+                                   None, "not measured (--quick)"))
+        if big is not None and small is not None and big.seconds and small.seconds:
+            allowed = sizes[-1] / sizes[0] * LINEAR_SLACK
+            growth = big.seconds / small.seconds
+            big.extra["growth"] = round(growth, 2)
+            self.goals.append(Goal(f"status with steps grows no worse than linearly: "
+                                   f"time({sizes[-1]}) <= {allowed:g} x time({sizes[0]})",
+                                   growth <= allowed, f"{growth:.2f}x ({small.seconds:.2f} s "
+                                   f"-> {big.seconds:.2f} s)"))
+
     # --- the rehearsal and its report ----------------------------------------------------
 
     def measure_rehearsal(self) -> None:
@@ -523,6 +609,59 @@ def write_log(plan_path: Path, outputs: Path) -> tuple[int, str | None]:
     return count, format_iso_utc(last) if last else None
 
 
+def write_step_log(plan_path: Path, outputs: Path) -> tuple[int, int, str]:
+    """A night in progress on every phase of a generated plan: go, start, the first
+    `TICKED_STEPS` steps started and done at their planned times, and complete (with a reason:
+    the other steps were not ticked), but for the last phase, still running. Written as a
+    valid hash chain in one transaction (setup, not measured; the API fsyncs each record).
+    Returns (events, step events, the time of the last event, ISO UTC)."""
+    import sqlalchemy
+
+    from migration_runbook import times
+    from migration_runbook.events import canonical_json, open_log, record_hash, stamp
+    from migration_runbook.plan import load_plan
+    from migration_runbook.store import GENESIS, SCHEMA_VERSION, events, meta, metadata, plans
+
+    plan = load_plan(plan_path)
+    script = []
+    for i, phase in enumerate(plan.phases):
+        planned = phase.graph.planned(phase.start)
+        script += [(phase.id, "go", phase.start - timedelta(minutes=10), ""),
+                   (phase.id, "start", phase.start, "")]
+        for step in phase.graph.order[:TICKED_STEPS]:
+            script += [(phase.id, "step-start", planned[step][0], step),
+                       (phase.id, "step-done", planned[step][1], step)]
+        if i < len(plan.phases) - 1:
+            script.append((phase.id, "complete", phase.end - timedelta(minutes=15), ""))
+    outputs.mkdir(parents=True)
+    log = open_log(plan, outputs)
+    engine = log.store.engine
+    metadata.create_all(engine)
+    rows, previous, recorded = [], GENESIS, times.now()
+    for seq, (phase, name, at, step) in enumerate(script, start=1):
+        row = {"seq": seq, "plan": plan.id, "phase": phase, "event": name, "operator": "bench",
+               "reason": "benchmark" if name == "complete" else "", "at": stamp(at),
+               "recorded_at": stamp(recorded), "source": "rehearsal", "notebook": "",
+               "details": canonical_json({"step": step} if step else {}),
+               "prev_hash": previous}
+        row["hash"] = previous = record_hash(row)
+        rows.append(row)
+    with engine.begin() as conn:
+        conn.execute(sqlalchemy.insert(meta), [{"key": "schema_version",
+                                                "value": str(SCHEMA_VERSION)},
+                                               {"key": "plan", "value": plan.id}])
+        conn.execute(sqlalchemy.insert(plans).values(id=plan.id, last_seq=len(rows),
+                                                     last_hash=previous,
+                                                     created_at=stamp(recorded)))
+        conn.execute(sqlalchemy.insert(events), rows)
+    result = log.verify()
+    log.close()
+    if not result.ok:
+        raise BenchFailed(f"setup wrote a broken chain: {result.message}")
+    steps = sum(1 for _, name, _, _ in script if name.startswith("step-"))
+    return len(rows), steps, times.format_iso_utc(script[-1][2])
+
+
 def machine() -> dict[str, Any]:
     """What the figures were measured on."""
     cpu = ""
@@ -566,6 +705,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         bench.measure_floor()
         bench.measure_events()
+        bench.measure_notebook()
+        bench.measure_step()
+        bench.measure_step_status(args.quick)
         bench.measure_rehearsal()
         bench.measure_scale()
     finally:

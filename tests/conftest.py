@@ -53,6 +53,10 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300,
                           cwd=cwd or ROOT, timeout=timeout, env=env)
 
 
+UNTICKED = "steps not ticked in this test"
+"""The reason that completes a phase whose steps a test does not tick (see `progress`)."""
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """An empty event store for one test, on every backend: a SQLite file in tmp_path, and a

@@ -227,33 +227,77 @@ STORE_HELP = "Event store URL (sqlite:///PATH, postgresql://...); default $RUNBO
 @click.option("--tz", default=None, help="Display zone (IANA name); default the plan's.")
 @click.option("--wide", is_flag=True, help="Every column (names, gate, overrun, full times); "
               "for about 160 columns.")
+@click.option("--as-of", "as_of", default=None, help="The moment to show: 'YYYY-MM-DD HH:MM' in "
+              "the plan's zone, or ISO 8601 with an offset; default now. Events after it are "
+              "left out.")
+@click.option("--watch", type=float, is_flag=False, flag_value=10.0, default=None,
+              metavar="[SECONDS]", help="Redraw in place every SECONDS (default 10) until "
+              "Ctrl-C.")
 def status(plan: str, outputs: str | None, store: str | None, fmt: str, tz: str | None,
-           wide: bool) -> None:
-    """Each phase's state, gate, planned vs actual window, overrun and next allowed events."""
+           wide: bool, as_of: str | None, watch: float | None) -> None:
+    """Each phase's state, gate, planned vs actual window, overrun and next allowed events;
+    for a running phase, its steps, forecast, countdowns and warnings."""
     from .events import open_log
-    from .states import status_rows
 
     model = load_plan(plan)
     zone = _zone(tz, model.zone)
     with open_log(model, outputs, store) as log:
         events, location = log.events(), log.location
-    from . import approvals
-
-    rows = status_rows(model, events, tz=zone.key)
-    for row in rows:
-        row["approvals"] = approvals.summary(model, events, row["id"])
+    moment = _as_of(model, as_of, events)
+    if watch is not None:
+        if fmt == "json":
+            raise click.UsageError("--watch draws the table; it does not take --format json")
+        if not 0.5 <= watch <= 3600:
+            raise click.UsageError("--watch SECONDS must be between 0.5 and 3600")
+        _watch(model, zone, outputs, store, moment, watch, wide)
+        return
+    rows, clocks, seen = _status_rows(model, events, zone, moment)
     if fmt == "json":
         _print_json(rows)
         return
-    for row in rows:  # the table's cell; the JSON has the structured `approvals`
-        row["approvals_text"] = approvals.summary_text(model, events, row["id"])
-    _print_status(rows, f"{model.title} - {len(events)} events in {location} - times in "
-                  f"{zone.key}" + ("" if wide or zone.key == "UTC" else ", UTC below"), wide)
+    console = _console()
+    console.print(_clock_block(model, clocks, zone))
+    console.print(_status_view(model, rows, seen, location, zone, wide))
 
 
-def _print_status(rows: list[dict[str, Any]], title: str, wide: bool) -> None:
+def _as_of(model: Any, value: str | None, events: list) -> Any:
+    """The `--as-of` moment (read in the plan's zone, checked and echoed on stderr, as
+    `chronology.read_as_of` does), or None for "now" (read afresh at every redraw)."""
+    if value is None or not value.strip():
+        return None
+    from .chronology import read_as_of
+
+    moment = read_as_of(model, value, events)
+    click.echo(f"--as-of {_visible(times.describe_typed(value, moment, model.zone))}",
+               err=True)
+    return moment
+
+
+def _status_rows(model: Any, events: list, zone: Any, moment: Any) -> tuple[list, dict, list]:
+    """Status rows with the clock's fields and the approvals merged in, the clocks, and the
+    events seen (those up to `moment`)."""
+    from . import approvals
+    from .clock import clocks
+    from .states import status_rows
+
+    now = moment or times.now()
+    seen = [e for e in events if e.at <= now] if moment is not None else events
+    rows = status_rows(model, seen, now=now, tz=zone.key)
+    by_phase = clocks(model, seen, now)
+    for row in rows:
+        row.update(by_phase[row["id"]].to_dict())
+        row["approvals"] = approvals.summary(model, seen, row["id"])
+    return rows, by_phase, seen
+
+
+def _status_view(model: Any, rows: list, seen: list, location: str, zone: Any,
+                 wide: bool) -> Any:
     """The status table (status_table.py); plan text and log values shown as typed."""
+    from . import approvals
     from .status_table import status_table
+
+    for row in rows:  # the table's cell; the JSON has the structured `approvals`
+        row["approvals_text"] = approvals.summary_text(model, seen, row["id"])
 
     def visible(value: Any) -> Any:
         if isinstance(value, dict):
@@ -262,7 +306,84 @@ def _print_status(rows: list[dict[str, Any]], title: str, wide: bool) -> None:
             return [visible(v) for v in value]
         return _visible(value) if isinstance(value, str) else value
 
-    _console().print(status_table(visible(rows), title=_visible(title), wide=wide))
+    title = (f"{model.title} - {len(seen)} events in {location} - times in {zone.key}"
+             + ("" if wide or zone.key == "UTC" else ", UTC below"))
+    return status_table(visible(rows), title=_visible(title), wide=wide)
+
+
+WARNING_STYLE = {"rollback-deadline-passed": "bold white on red",
+                 "forecast-past-rollback-deadline": "bold red",
+                 "window-end-passed": "bold red",
+                 "rollback-deadline-soon": "bold yellow",
+                 "start-missed": "yellow"}
+
+
+def _clock_block(model: Any, clocks: dict, zone: Any) -> Any:
+    """Warnings first, in colour, then one line a running phase: steps, forecast, countdowns.
+    Drawn above the status table (and redrawn by --watch)."""
+    from rich.console import Group
+
+    from .clock import WARNINGS
+
+    lines: list[Text] = []
+    found = [(w, c) for c in clocks.values() for w in c.warnings]
+    found.sort(key=lambda pair: WARNINGS.index(pair[0].code))
+    for warning, clock in found:
+        line = Text(f" {warning.code} ", style=WARNING_STYLE.get(warning.code, "bold"))
+        line.append(_visible(f" {clock.phase}: {warning.message}"))
+        lines.append(line)
+    for clock in clocks.values():
+        if not clock.in_progress:
+            continue
+        text = f"{clock.phase}: steps {clock.steps_done}/{len(clock.steps)} done"
+        if clock.running:
+            text += f", running {', '.join(clock.running)}"
+        text += f"; elapsed {times.format_duration(clock.elapsed)}"
+        if clock.forecast_end is not None:
+            text += f"; forecast end {times.format_both(clock.forecast_end, zone)}"
+        text += (f"; rollback deadline {_countdown(clock.to_rollback_deadline)}; window end "
+                 f"{_countdown(clock.to_window_end)}")
+        lines.append(Text(_visible(text)))
+    if not lines:
+        lines.append(Text(f"no phase running, no warnings (as of "
+                          f"{times.format_both(next(iter(clocks.values())).as_of, zone)})"
+                          if clocks else "no phases"))
+    return Group(*lines)
+
+
+def _countdown(delta: Any) -> str:
+    if delta is None:
+        return "-"
+    return f"in {times.format_duration(delta)}" if delta.total_seconds() >= 0 else \
+        f"passed {times.format_duration(-delta)} ago"
+
+
+def _watch(model: Any, zone: Any, outputs: str | None, store: str | None, moment: Any,
+           seconds: float, wide: bool = False) -> None:
+    """Redraw the status in place (rich Live) every `seconds` until Ctrl-C."""
+    import time
+
+    from rich.console import Group
+    from rich.live import Live
+
+    from .events import open_log
+
+    console = Console(highlight=False)
+
+    def draw() -> Any:
+        with open_log(model, outputs, store) as log:
+            events, location = log.events(), log.location
+        rows, clocks, seen = _status_rows(model, events, zone, moment)
+        return Group(_clock_block(model, clocks, zone),
+                     _status_view(model, rows, seen, location, zone, wide))
+
+    try:
+        with Live(draw(), console=console, auto_refresh=False, screen=False) as live:
+            while True:
+                time.sleep(seconds)
+                live.update(draw(), refresh=True)
+    except KeyboardInterrupt:
+        return
 
 
 @cli.command()
@@ -293,7 +414,9 @@ def log(plan: str, outputs: str | None, store: str | None, fmt: str, tz: str | N
         _print_table(
             f"{model.title} - event log {location} - times in {zone.key}",
             ["seq", "at", "phase", "event", "operator", "reason", "source", "hash"],
-            [[r["seq"], times.format_both(by_seq[r["seq"]].at, zone), r["phase"], r["event"],
+            [[r["seq"], times.format_both(by_seq[r["seq"]].at, zone), r["phase"],
+              r["event"] + (f" {r['details']['step']}" if r["event"].startswith("step-") and
+                            isinstance(r["details"], dict) and "step" in r["details"] else ""),
               r["operator"], r["reason"] or "-", r["source"], r["hash"][:12]] for r in rows])
 
 
@@ -703,6 +826,29 @@ def _said_recorded(outcome: Any) -> None:
     click.echo(f"notebook: {outcome.notebook}")
 
 
+@cli.command("step")
+@click.argument("plan")
+@click.argument("phase_id", metavar="PHASE")
+@click.argument("step_id", metavar="STEP")
+@click.argument("event", type=click.Choice(["start", "done", "failed", "skip"]))
+@click.option("--operator", required=True, help="Who ticks it; recorded with the event.")
+@click.option("--reason", default="", help="Why (required to skip).")
+@click.option("--at", default="", help="When it happened (ISO 8601, no offset = UTC); "
+              "default now.")
+@click.option("--outputs", default=None, help=OUTPUTS_HELP)
+@click.option("--store", default=None, help=STORE_HELP)
+def step_command(plan: str, phase_id: str, step_id: str, event: str, operator: str, reason: str,
+                 at: str, outputs: str | None, store: str | None) -> None:
+    """Record EVENT (start, done, failed, skip) of STEP of PHASE: a quick tick, no notebook."""
+    from .events import open_log
+
+    model = load_plan(plan)
+    with open_log(model, outputs, store) as log:
+        ev = log.record_step(phase_id, step_id, event, operator, reason, at or None)
+    click.echo(f"{ev.phase}: step '{step_id}' {event} recorded as event #{ev.seq} by "
+               f"{_visible(ev.operator)} at {times.format_both(ev.at, model.zone)}")
+
+
 @cli.command()
 @click.argument("plan")
 @click.option("--outputs", default=None, help="A fresh run folder; default a new "
@@ -736,7 +882,8 @@ def _said_rehearsed(result: Any, plan: str, send_to_channels: bool = False) -> N
     folder = result.outputs
     notices_kept = [p for p in (folder / NOTICES_FOLDER).glob("*") if p.name != NOTICES_INDEX]
     click.echo(f"rehearsal of {result.plan.id} ({plan}, revision {result.plan.revision}): "
-               f"{len(result.notebooks)} events, each through runbooks/phase.ipynb")
+               f"{len(result.notebooks)} events, each through runbooks/phase.ipynb, and "
+               f"{result.ticks} step ticks")
     click.echo("states: " + ", ".join(f"{k} {v}" for k, v in result.states.items()))
     click.echo(f"outputs: {folder}")
     chain = (f"intact: {result.records} records, last hash {result.last_hash}"

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import approvals, chronology, signing, times
+from . import approvals, chronology, progress, signing, times
 from . import states as machine
 from .errors import EventRefused, RunbookError, StoreError
 from .plan import Plan
@@ -375,6 +375,28 @@ class EventLog:
         self._judge(snap, phase, event, at=at, typed=at is not None, reason=reason,
                     source=source, operator=operator.strip() if operator is not None else None)
 
+    def record_step(self, phase: str, step: str, event: str, operator: str, reason: str = "",
+                    at: datetime | str | None = None, source: str = "cli") -> Event:
+        """Check and append one step event (`progress.STEP_EVENTS`) of `step` of `phase`.
+
+        Recorded as `step-<event>` with `{"step": step}` in its details, in the same hash
+        chain and transaction discipline as phase events; EventRefused (nothing written) if
+        the step rules (`progress.refusal`) say no.
+        """
+        step = str(step or "").strip()
+        if phase not in self._phase_ids:
+            known = ", ".join(p.id for p in self.plan.phases[:10])
+            raise EventRefused(phase, event, f"step '{step}' cannot {event}: plan "
+                               f"'{self.plan.id}' has no phase '{phase}' (phases: {known})")
+        if event not in progress.STEP_EVENTS:
+            raise EventRefused(phase, event, f"step '{step}' of phase '{phase}': unknown step "
+                               f"event '{event}' (events: {', '.join(progress.STEP_EVENTS)})")
+        if step not in self.plan.phase(phase).graph.by_id:
+            raise EventRefused(phase, event, progress.refusal(
+                self.plan, "planned", {}, phase, step, event, reason) or "")
+        return self.record(phase, progress.PREFIX + event, operator, reason, at, source,
+                           details={"step": step})
+
     def record(self, phase: str, event: str, operator: str, reason: str = "",
                at: datetime | str | None = None, source: str = "cli", notebook: str = "",
                details: dict | None = None, sign: str | None = None) -> Event:
@@ -419,14 +441,14 @@ class EventLog:
         def decide(snap: Snapshot) -> dict[str, Any]:
             recorded = times.now()
             happened = when or recorded
-            self._judge(snap, phase, event, at=happened, typed=when is not None,
-                        reason=reason or "", source=source, now=recorded, operator=operator)
-            extra: dict[str, Any] = {}
+            extra = self._judge(snap, phase, event, at=happened, typed=when is not None,
+                                reason=reason or "", source=source, now=recorded,
+                                operator=operator, details=details)
             if event == "approve":
-                extra = approvals.approve_details(self.plan, phase, operator)
+                extra.update(approvals.approve_details(self.plan, phase, operator))
             elif event == "go":
-                extra = approvals.go_details(self.plan, self._rows_to_events(snap.rows),
-                                             phase, operator)
+                extra.update(approvals.go_details(self.plan, self._rows_to_events(snap.rows),
+                                                  phase, operator))
             row = {"seq": snap.last_seq + 1, "plan": self.plan.id, "phase": phase,
                    "event": event, "operator": operator, "reason": reason or "",
                    "at": stamp(happened), "recorded_at": stamp(recorded), "source": source,
@@ -447,15 +469,21 @@ class EventLog:
         return {phase, *self.plan.phase(phase).depends_on}
 
     def _refuse_unknown(self, phase: str, event: str) -> None:
+        if progress.is_step_event(event) and phase in self._phase_ids:
+            return
         if event not in machine.EVENTS or phase not in self._phase_ids:
             raise EventRefused(phase, event, machine.refusal(self.plan, {}, phase, event) or "")
 
     def _judge(self, snap: Snapshot, phase: str, event: str, at: datetime | None,
                typed: bool = False, reason: str = "", source: str = "cli",
-               now: datetime | None = None, operator: str | None = None) -> None:
+               now: datetime | None = None, operator: str | None = None,
+               details: dict | None = None) -> dict[str, Any]:
         """Raise EventRefused unless the snapshot allows `event` for `phase` (at `at`, a
         typed time when `typed`: see `chronology.typed_refusal`; by `operator` when given:
-        the team, its database login, approvals)."""
+        the team, its database login, approvals).
+
+        Returns details to add to the record (the unfinished steps a `complete` overrides).
+        """
         if snap.bound_plan is not None and snap.bound_plan != self.plan.id:
             raise EventRefused(phase, event, f"phase '{phase}' cannot {event}: the event log "
                                f"{self.location} belongs to plan {brief(snap.bound_plan, 100)}, "
@@ -468,15 +496,30 @@ class EventLog:
             if who:
                 raise EventRefused(phase, event, who)
         current = machine.replay(self.plan, events)
-        refused = machine.refusal(self.plan, current, phase, event)
-        if not refused and event in machine.APPROVAL_EVENTS and operator is not None:
-            refused = approvals.approval_refusal(self.plan, events, phase, event, operator)
-        if not refused and event == "go":
-            refused = approvals.go_refusal(self.plan, events, phase, operator)
+        extra: dict[str, Any] = {}
+        if progress.is_step_event(event) or event == "complete":
+            steps = progress.replay_steps(self.plan, [e for e in events if e.phase == phase])
+            ticked = steps.current.get(phase, {})
+        if progress.is_step_event(event):
+            refused = progress.refusal(self.plan, current[phase], ticked, phase,
+                                       str((details or {}).get("step", "")),
+                                       event[len(progress.PREFIX):], reason)
+        else:
+            refused = machine.refusal(self.plan, current, phase, event)
+            if not refused and event in machine.APPROVAL_EVENTS and operator is not None:
+                refused = approvals.approval_refusal(self.plan, events, phase, event, operator)
+            if not refused and event == "go":
+                refused = approvals.go_refusal(self.plan, events, phase, operator)
+            if not refused and event == "complete":
+                model = self.plan.phase(phase)
+                refused = progress.completion_refusal(model, ticked, reason)
+                left = progress.unfinished(model, ticked)
+                if left:
+                    extra["unfinished_steps"] = [{"step": s, "state": st} for s, st in left]
         if refused:
             raise EventRefused(phase, event, refused)
         if at is None:
-            return
+            return extra
         if typed:
             late = chronology.typed_refusal(self.plan, events, phase, event, at,
                                             now or times.now(), reason, source)
@@ -484,6 +527,7 @@ class EventLog:
             late = chronology.order_refusal(self.plan, events, phase, event, at)
         if late:
             raise EventRefused(phase, event, late)
+        return extra
 
     # --- reading -------------------------------------------------------------------------
 

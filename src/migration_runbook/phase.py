@@ -233,13 +233,15 @@ class PhaseRun:
         view.line("Rollback plan", strong=True).line(p.rollback.plan)
         view.line("Checklist", strong=True)
         if p.steps:
-            at, rows = p.start, []
-            for n, step in enumerate(p.steps, start=1):
-                rows.append(["☐", n, step.name, step.owner, times.format_duration(step.duration),
-                             f"{times.format_local(at, zone, with_date=False)} - "
-                             f"{times.format_local(at + step.duration, zone, with_date=False)}"])
-                at += step.duration
-            view.table(["done", "#", "step", "owner", "takes", "planned (back to back)"], rows)
+            graph = p.graph
+            planned, critical = graph.planned(p.start), set(graph.critical_path())
+            rows = [[s.id, s.name, s.owner, ", ".join(s.after) or "-",
+                     times.format_duration(s.duration),
+                     f"{times.format_local(planned[s.id][0], zone, with_date=False)} - "
+                     f"{times.format_local(planned[s.id][1], zone, with_date=False)}",
+                     "yes" if s.id in critical else ""] for s in graph.steps]
+            view.table(["id", "step", "owner", "after", "takes", "planned", "critical path"],
+                       rows)
         else:
             view.line("No steps listed.")
         return view
@@ -396,6 +398,65 @@ class PhaseRun:
         return View().table(["#", "phase", "state", "gate", "planned start", "actual start",
                              "actual end"], rows)
 
+    def steps(self) -> None:
+        """Display the steps on the clock (`steps_view`) and their timeline (`step_timeline`):
+        one cell, since papermill's save after every cell costs more than either."""
+        from IPython.display import display
+
+        with self.log() as log:
+            events = log.events()
+        display(self.steps_view(events))
+        self.step_timeline(events)
+
+    def steps_view(self, events: list[Event] | None = None) -> View:
+        """This phase on the clock (`clock`): its steps' states, the forecast, the countdowns
+        to the rollback deadline and the window's end, and any warning."""
+        from .clock import clocks
+
+        if events is None:
+            with self.log() as log:
+                events = log.events()
+        zone = self.plan.zone
+        clock = clocks(self.plan, events, self._now())[self.phase.id]
+        if not clock.steps:
+            return View().line("This phase lists no steps.")
+        view = View().heading(f"Steps: {clock.steps_done} of {len(clock.steps)} done or "
+                              f"skipped" + (f"; running: {', '.join(clock.running)}"
+                                            if clock.running else "")
+                              + f" ({clock.state}, as of "
+                              f"{times.format_both(clock.as_of, zone)})")
+        for warning in clock.warnings:
+            view.line(f"{warning.code}: {warning.message}", strong=True)
+        if clock.in_progress:
+            left = clock.to_rollback_deadline
+            view.line(
+                f"Forecast end of the steps: {_when(clock.forecast_end, zone)}; rollback "
+                f"deadline {_left(left)}; window end {_left(clock.to_window_end)}.")
+        view.table(["id", "step", "owner", "state", "planned", "actual", "forecast",
+                    "critical path"],
+                   [[s.id, s.name, s.owner, s.state, _span(s.planned_start, s.planned_end, zone),
+                     _span(s.actual_start, s.actual_end, zone),
+                     _span(s.forecast_start, s.forecast_end, zone),
+                     "yes" if s.critical else ""] for s in clock.steps])
+        return view
+
+    def step_timeline(self, events: list[Event] | None = None) -> None:
+        """Display this phase's steps, planned and actual, with the critical path, rollback
+        deadline and now (plotly's MIME bundle only, like `timeline`)."""
+        from IPython.display import display
+
+        if not self.phase.steps:
+            return
+        from . import step_timeline
+        from .progress import replay_steps
+
+        if events is None:
+            with self.log() as log:
+                events = log.events()
+        runs = replay_steps(self.plan, [e for e in events if e.phase == self.phase.id]).runs
+        spec = step_timeline.figure(self.plan, self.phase, runs, now=self._now())
+        display(step_timeline.bundle(spec), raw=True)
+
     def timeline(self) -> None:
         """Display the windows, planned and actual, as plotly's own MIME bundle only.
 
@@ -418,6 +479,23 @@ class PhaseRun:
 
 def _when(instant: datetime | None, zone: Any) -> str:
     return times.format_both(instant, zone) if instant else "-"
+
+
+def _span(start: datetime | None, end: datetime | None, zone: Any) -> str:
+    """'21:00 NZST - 21:30 NZST', '21:00 NZST -' while running, '-' when nothing."""
+    if start is None and end is None:
+        return "-"
+    first = times.format_local(start, zone, with_date=False) if start else ""
+    last = times.format_local(end, zone, with_date=False) if end else ""
+    return f"{first} - {last}".strip()
+
+
+def _left(delta: Any) -> str:
+    if delta is None:
+        return "-"
+    if delta.total_seconds() < 0:
+        return f"passed {times.format_duration(-delta)} ago"
+    return f"in {times.format_duration(delta)}"
 
 
 def light_bundle(fig: Any) -> dict[str, Any]:

@@ -38,6 +38,8 @@ from .errors import PlanError, PlanInvalid
 if TYPE_CHECKING:  # pandas is imported where frames are built: `runbook validate` stays quick
     import pandas as pd
 
+    from .steps import StepGraph
+
 LEVELS = ("unavailable", "degraded", "delayed", "unaffected")
 """Impact levels, worst first."""
 SLUG = r"^[A-Za-z0-9][A-Za-z0-9-]*$"
@@ -97,14 +99,40 @@ class Rollback(_Model):
         lambda v: times.parse_duration(v))
 
 
-class Step(_Model):
-    """One item of a phase's checklist."""
+def _step_id(value: Any) -> Any:
+    """A step id written as a number (`after: [1]`, the default ids) is the same id as text."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
+
+class Step(_Model):
+    """One item of a phase's checklist: a node of the phase's step graph (see `steps`)."""
+
+    id: str | None = Field(default=None, pattern=SLUG, max_length=100)
+    """Unique in the phase; default its 1-based position ("1", "2", ...)."""
     name: Line = Field(min_length=1, max_length=1000)
     owner: Line = Field(default="", max_length=500)
     duration: timedelta
+    """The likely duration."""
+    after: list[str] | None = Field(default=None, max_length=1000)
+    """Ids of the steps that must be done or skipped first; default the step before."""
 
     _duration = field_validator("duration", mode="before")(
+        lambda v: times.parse_duration(v))
+    _id = field_validator("id", mode="before")(_step_id)
+
+    @field_validator("after", mode="before")
+    @classmethod
+    def _after_ids(cls, value: Any) -> Any:
+        return [_step_id(v) for v in value] if isinstance(value, list) else value
+
+
+class Alerts(_Model):
+    """When the clock warns (`runbook status`, the notebooks)."""
+
+    rollback_deadline_warning: timedelta = timedelta(minutes=15)
+    """Warn `rollback-deadline-soon` this long before a running phase's rollback deadline."""
+
+    _warning = field_validator("rollback_deadline_warning", mode="before")(
         lambda v: times.parse_duration(v))
 
 
@@ -264,7 +292,20 @@ class Phase(_Model):
 
     @property
     def steps_duration(self) -> timedelta:
+        """The sum of the steps' durations (what one person doing them all would take)."""
         return sum((s.duration for s in self.steps), timedelta())
+
+    @cached_property
+    def graph(self) -> StepGraph:
+        """The steps as a graph: ids, order, critical path (see `steps`)."""
+        from .steps import resolve
+
+        return resolve(self.steps)[0]
+
+    @property
+    def critical_path_duration(self) -> timedelta:
+        """How long the steps take when each starts as soon as what it follows is done."""
+        return self.graph.length()
 
     @property
     def worst_level(self) -> str:
@@ -287,6 +328,7 @@ class Plan(_Model):
     approvals: Approvals = Approvals()
     allowed_signers: str = Field(default="", max_length=1000)
     """An ssh-keygen allowed_signers file (relative to the plan file): whose key is whose."""
+    alerts: Alerts = Alerts()
     source: str = Field(default="", exclude=True)
 
     @field_validator("timezone")
@@ -864,6 +906,27 @@ class _Facts:
                    texts(raw.get("impacts"), "service"), None)
 
 
+def _step_rules(phase: Phase, at: Path_, where: _Locator) -> list[PlanError]:
+    """The step graph's rules (`steps.resolve`), then: its critical path plus the rollback
+    fits the window (the critical path, not the sum: parallel steps share the time)."""
+    from .steps import resolve
+
+    graph, problems = resolve(phase.steps)
+    if problems:
+        return [where.error(at + path, message) for path, message in problems]
+    phase.__dict__["graph"] = graph     # what the cached property would compute again
+    length = graph.length()
+    if length + phase.rollback.duration <= phase.duration:
+        return []
+    path = graph.critical_path()
+    chain = f"critical path {' -> '.join(path)}: " if len(path) > 1 and \
+        len(path) < len(graph) else ""
+    return [where.error(at + (("steps",) if phase.steps else ("rollback", "duration")), (
+        f"steps ({chain}{times.format_duration(length)}) plus rollback "
+        f"({times.format_duration(phase.rollback.duration)}) do not fit in the "
+        f"{times.format_duration(phase.duration)} window"))]
+
+
 def _rules(facts: list[_Facts], services: set[str] | None, where: _Locator,
            tz: ZoneInfo | None) -> tuple[list[PlanError], list[PlanError]]:
     """The rules that span fields or phases; (errors, warnings).
@@ -899,12 +962,8 @@ def _rules(facts: list[_Facts], services: set[str] | None, where: _Locator,
             errors.append(where.error(at + ("end",), (
                 f"end must be after start (the window is {times.format_local(phase.start, display)}"
                 f" to {times.format_local(phase.end, display)})")))
-        elif phase.steps_duration + phase.rollback.duration > phase.duration:
-            errors.append(where.error(at + (("steps",) if phase.steps else
-                                            ("rollback", "duration")), (
-                f"steps ({times.format_duration(phase.steps_duration)}) plus rollback "
-                f"({times.format_duration(phase.rollback.duration)}) do not fit in the "
-                f"{times.format_duration(phase.duration)} window")))
+        else:
+            errors += _step_rules(phase, at, where)
     for f in facts:
         for j, dep in f.depends_on:
             if dep == f.id:
@@ -1043,18 +1102,23 @@ def impacts_frame(plan: Plan) -> pd.DataFrame:
 
 
 def steps_frame(plan: Plan) -> pd.DataFrame:
-    """One row a checklist step, with its planned slot if steps run back to back from the start."""
+    """One row a checklist step, with its planned slot: each step starts at the window's start
+    or as soon as the steps it comes after are done (`steps`); `critical` marks the critical
+    path."""
     rows = []
     for p in plan.phases:
-        at = p.start
-        for order, s in enumerate(p.steps, start=1):
-            rows.append({"phase": p.id, "order": order, "name": s.name, "owner": s.owner,
-                         "duration": s.duration,
+        graph = p.graph
+        slots = graph.planned(p.start)
+        critical = set(graph.critical_path())
+        for order, s in enumerate(graph.steps, start=1):
+            start, end = slots.get(s.id, (p.start, p.start + s.duration))
+            rows.append({"phase": p.id, "order": order, "id": s.id, "name": s.name,
+                         "owner": s.owner, "after": list(s.after), "duration": s.duration,
                          "duration_minutes": s.duration.total_seconds() / 60,
-                         "planned_start_utc": at, "planned_end_utc": at + s.duration})
-            at += s.duration
-    columns = ["phase", "order", "name", "owner", "duration", "duration_minutes",
-               "planned_start_utc", "planned_end_utc"]
+                         "planned_start_utc": start, "planned_end_utc": end,
+                         "critical": s.id in critical})
+    columns = ["phase", "order", "id", "name", "owner", "after", "duration", "duration_minutes",
+               "planned_start_utc", "planned_end_utc", "critical"]
     import pandas as pd
 
     return pd.DataFrame(rows, columns=columns)

@@ -3,13 +3,14 @@
 Every phase gets `go` ten minutes before its window (or when the last phase it depends on
 completes, if that is later), `start` at its planned start and
 `complete` once its steps are done, each recorded at those plan times (back-filled `at`) by the
-real notebook, so the log, the executed notebooks and the report look exactly as they will on
-the night. The customer notices go out at their own simulated times too: the announcement, a
-reminder before each window, an in-progress notice when it starts and a status message after
-each phase. Each is recorded in the log as a rehearsal notice (`notice-rehearsed`), or, with
-`send_to_channels`, really delivered to the plan's channels and recorded as on the night.
-With `rollback=PHASE`, that phase is rolled back at its rollback deadline instead, and every
-phase depending on it stays planned (its gate stays shut).
+real notebook; in between, every step is ticked (`start`, `done`) at its planned times, as
+`runbook step` does (no notebook), so the log, the executed notebooks and the report look
+exactly as they will on the night. The customer notices go out at their own simulated times
+too: the announcement, a reminder before each window, an in-progress notice when it starts and
+a status message after each phase. Each is recorded in the log as a rehearsal notice
+(`notice-rehearsed`), or, with `send_to_channels`, really delivered to the plan's channels and
+recorded as on the night. With `rollback=PHASE`, that phase is rolled back at its rollback
+deadline instead, and every phase depending on it stays planned (its gate stays shut).
 
 All notebooks run in one kernel: a fresh kernel per notebook would cost more than the
 notebooks themselves.
@@ -26,7 +27,7 @@ from pathlib import Path
 
 from . import notices, times
 from .errors import RunbookError
-from .plan import Plan, load_plan
+from .plan import Phase, Plan, load_plan
 
 GO_BEFORE = timedelta(minutes=10)
 """How long before its window a phase gets its `go` in a rehearsal."""
@@ -45,6 +46,7 @@ class Step:
     at: datetime
     reason: str = ""
     operator: str = OPERATOR
+    step: str = ""          # for a step event (`step-start`, `step-done`): the step's id
 
 
 @dataclass
@@ -55,6 +57,7 @@ class Rehearsal:
     outputs: Path
     store: str
     notebooks: list[Path] = field(default_factory=list)
+    ticks: int = 0          # step events, recorded without a notebook
     states: dict[str, str] = field(default_factory=dict)
     verified: str = ""
     verified_ok: bool = False
@@ -70,9 +73,11 @@ class Rehearsal:
 def script(plan: Plan, rollback: str | None = None) -> list[Step]:
     """The rehearsal's events in order, at the plan's own times.
 
-    A phase completes at its start plus its steps (its end, if it lists no steps). The phase
-    `rollback` goes and starts, rolls back at its rollback deadline and is rolled back when the
-    rollback's duration has passed; phases that depend on it, directly or not, are left out.
+    Each step starts and is done at its planned times (`steps.StepGraph.planned`); a phase
+    completes when its critical path is done (at its end, if it lists no steps). The phase
+    `rollback` goes and starts, ticks the steps planned before its rollback deadline, rolls
+    back at the deadline and is rolled back when the rollback's duration has passed; phases
+    that depend on it, directly or not, are left out.
     """
     if rollback is not None:
         plan.phase(rollback)
@@ -102,16 +107,16 @@ def script(plan: Plan, rollback: str | None = None) -> list[Step]:
         start = Step(phase.id, "start", phase.start, operator=who)
         if phase.id == rollback:
             deadline = phase.rollback_deadline
-            steps += [go, start,
+            steps += [go, start, *_ticks(phase, who, until=deadline),
                       Step(phase.id, "rollback", deadline, "rehearsal of the rollback plan",
                            who),
                       Step(phase.id, "rolled-back", deadline + phase.rollback.duration,
                            operator=who)]
             stopped.add(phase.id)
             continue
-        done = phase.start + phase.steps_duration if phase.steps else phase.end
+        done = phase.start + phase.critical_path_duration if phase.steps else phase.end
         completed[phase.id] = done
-        steps += [go, start, Step(phase.id, "complete", done, operator=who)]
+        steps += [go, start, *_ticks(phase, who), Step(phase.id, "complete", done, operator=who)]
     return steps
 
 
@@ -121,6 +126,21 @@ def _operator(plan: Plan, approvers: list[str]) -> str:
     if not plan.team:
         return OPERATOR
     return next((m.name for m in plan.team if m.name not in approvers), plan.team[0].name)
+
+
+def _ticks(phase: Phase, who: str, until: datetime | None = None) -> list[Step]:
+    """The step events of one phase at their planned times, in time order (a step done before
+    the steps after it start at the same moment), up to `until`, recorded by `who`."""
+    graph = phase.graph
+    rank = {step_id: k for k, step_id in enumerate(graph.order)}
+    events = []
+    for step_id, (start, end) in graph.planned(phase.start).items():
+        events.append((start, 1, rank[step_id], Step(phase.id, "step-start", start,
+                                                     operator=who, step=step_id)))
+        events.append((end, 0, rank[step_id], Step(phase.id, "step-done", end,
+                                                   operator=who, step=step_id)))
+    events.sort(key=lambda e: e[:3])
+    return [e[3] for e in events if until is None or e[0] < until]
 
 
 def default_outputs(plan: Plan) -> Path:
@@ -173,6 +193,12 @@ def rehearse(plan: str | os.PathLike[str] | Plan, outputs: str | os.PathLike[str
             if step.event == "go":
                 phase = model.phase(step.phase)
                 notify("reminder", step.phase, phase.start - model.communications.reminder_before)
+            if step.step:   # a tick, as `runbook step` records it: no notebook
+                with open_log(model, folder, store) as log:
+                    log.record_step(step.phase, step.step, step.event.removeprefix("step-"),
+                                    step.operator, step.reason, step.at, SOURCE)
+                result.ticks += 1
+                continue
             outcome = execute_phase(model, step.phase, step.event, step.operator, step.reason,
                                     times.format_iso_utc(step.at), folder, SOURCE, store, kernel)
             result.notebooks.append(outcome.notebook)

@@ -260,7 +260,19 @@ class Report:
                          _lines(*over_cells) if over_cells else "none",
                          sum(a["outcome"] in ("rolled-back", "rolling-back")
                              for a in attempts)])
+        late = self.late_rollbacks()
+        step_overruns = [f"{self._phase_name(r['phase'])}: {r['step']} by "
+                         f"{_length(r['overrun'])}" for r in self.step_rows()
+                         if r["overrun"] > timedelta()]
         facts = [
+            "Late rollbacks: " + ("; ".join(
+                f"{self._phase_name(phase)} (attempt {attempt}) started {_length(by)} after "
+                "its rollback deadline" for phase, attempt, by in late) if late else "none")
+            + ".",
+            "Overruns: " + ("; ".join(overruns) if overruns else "none") + ".",
+            *(["Steps that overran: " + "; ".join(step_overruns[:10])
+               + (f" and {len(step_overruns) - 10} more" if len(step_overruns) > 10 else "")
+               + "."] if step_overruns else []),
             f"Total customer-facing downtime: {_length(actual)} actual, {_length(planned)} "
             "planned. (Time during which at least one service was unavailable: the union over "
             "services, so two services down at once count once.)",
@@ -268,7 +280,6 @@ class Report:
             + (" (" + "; ".join(f"{self._phase_name(r.phase)}, attempt {r.attempt}"
                                 for r in rollbacks.itertuples()) + ")" if len(rollbacks) else "")
             + ".",
-            "Overruns: " + ("; ".join(overruns) if overruns else "none") + ".",
             f"Events recorded: {len(self.events)}; audit chain "
             f"{'intact' if self.verification.ok else 'BROKEN'}."
             + (f" {len(self.unreadable)} records cannot be read and are not counted (see "
@@ -341,6 +352,103 @@ class Report:
         return Figure(fig, "report-downtime", "downtime per service")
 
     # --- decisions, rollbacks, downtime --------------------------------------------------
+
+    # --- steps -------------------------------------------------------------------------
+
+    @cached_property
+    def _step_log(self) -> Any:
+        from .progress import replay_steps
+
+        return replay_steps(self.plan, self.events)
+
+    def late_rollbacks(self) -> list[tuple[str, int, timedelta]]:
+        """(phase, attempt, how late) of each rollback started after its deadline (for a
+        retry on another night, the deadline at the same point of a window from its start)."""
+        out = []
+        for a in self.windows.to_dict("records"):
+            started = a["rollback_start_utc"]
+            phase = self._phases.get(a["phase"])
+            if phase is None or pd.isna(started):
+                continue
+            started = pd.Timestamp(started).to_pydatetime()
+            begun = pd.Timestamp(a["start_utc"]).to_pydatetime()
+            deadline = phase.rollback_deadline if begun < phase.end else \
+                begun + (phase.rollback_deadline - phase.start)
+            if started > deadline:
+                out.append((a["phase"], int(a["attempt"]), started - deadline))
+        return out
+
+    @cached_property
+    def _step_rows(self) -> list[dict[str, Any]]:
+        rows = []
+        by_key: dict[tuple[str, int, str], list[Any]] = {}
+        for run in self._step_log.runs:
+            by_key.setdefault((run.phase, run.phase_attempt, run.step), []).append(run)
+        for (phase_id, attempt, step_id), runs in by_key.items():
+            phase = self._phases.get(phase_id)
+            step = phase.graph.by_id.get(step_id) if phase else None
+            if step is None:
+                continue
+            last = runs[-1]
+            started = [r for r in runs if r.start is not None]
+            took = None
+            if last.outcome == "done" and last.start is not None:
+                took = last.end - last.start
+            elif last.outcome == "running" and last.start is not None:
+                took = max(self.as_of - last.start, timedelta())
+            rows.append({"phase": phase_id, "attempt": attempt, "step": step_id,
+                         "name": step.name, "owner": step.owner, "planned": step.duration,
+                         "took": took, "runs": runs, "outcome": last.outcome,
+                         "tries": len(started),
+                         "overrun": max((took or timedelta()) - step.duration, timedelta())})
+        return rows
+
+    def step_rows(self) -> list[dict[str, Any]]:
+        """One row a (phase attempt, step) the log ticked: planned and actual duration, the
+        overrun, the outcome, the runs (each with who and why)."""
+        return list(self._step_rows)
+
+    def steps(self) -> Html:
+        """Per phase, each step planned vs actual: which overran and by how much, what was
+        skipped or failed, with who and why; then the phase's step timeline."""
+        from . import step_timeline
+        from .timeline import figure_html
+
+        rows = self.step_rows()
+        if not rows:
+            return Html(_p("No step was ticked (`runbook step`)."), "no steps")
+        parts = []
+        for phase in self.plan.phases:
+            mine = [r for r in rows if r["phase"] == phase.id]
+            if not mine:
+                continue
+            cells = []
+            for r in mine:
+                notes = []
+                for run in r["runs"]:
+                    if run.outcome == "failed":
+                        notes.append(f"failed at {self.when(run.end)} ({run.end_operator}): "
+                                     f"{run.reason or '-'}")
+                    elif run.outcome == "skipped":
+                        notes.append(f"skipped by {run.operator}: {run.reason or '-'}")
+                over = f"+{_length(r['overrun'])}" if r["overrun"] > timedelta() else "-"
+                cells.append([r["attempt"], _lines(r["name"], f"({r['step']})"), r["owner"],
+                              _length(r["planned"]),
+                              _length(r["took"]) if r["took"] is not None else "-",
+                              over, _badge(r["outcome"], {"done": "ok", "skipped": "muted",
+                                                          "running": "warn"}.get(
+                                  r["outcome"], "bad")),
+                              _lines(*notes) if notes else "-"])
+            parts.append(Markup("<h3>") + escape(phase.name) + Markup("</h3>"))
+            parts.append(table(["attempt", "step", "owner", "planned", "took", "overrun",
+                                "outcome", "failed or skipped"], cells, "report-steps"))
+            runs = [run for run in self._step_log.runs if run.phase == phase.id]
+            spec = step_timeline.figure(self.plan, phase, runs, now=self.as_of)
+            parts.append(Markup('<div class="report-figure">') + Markup(figure_html(
+                spec, include_plotlyjs=False, div_id=f"report-steps-{phase.id}")) +
+                Markup("</div>"))
+        overran = sum(1 for r in rows if r["overrun"] > timedelta())
+        return Html(Markup("").join(parts), f"{len(rows)} steps ticked, {overran} overran")
 
     def decisions(self) -> Html:
         """Every event: who decided what, when, and why, with its notebook."""

@@ -478,6 +478,15 @@ def windows_figure(plan: Plan, tz: str | None = None, actual: pd.DataFrame | Non
                          _row_order(plan, tried, rows), zone, now)
 
 
+def steps_figure(plan: Plan, phase: Phase, runs: list[Any] | None = None,
+                 now: datetime | None = None, tz: str | None = None,
+                 title: str | None = None) -> go.Figure:
+    """`step_timeline.figure` as a plotly figure (for `show` and HTML pages)."""
+    from . import step_timeline
+
+    return go.Figure(step_timeline.figure(plan, phase, runs, now, tz, title))
+
+
 def impacts_figure(plan: Plan, tz: str | None = None, actual: pd.DataFrame | None = None,
                    now: datetime | None = None) -> go.Figure:
     """One panel a night; a row for each service with a bar for each window that affects it,

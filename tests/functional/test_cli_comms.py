@@ -11,7 +11,7 @@ import pytest
 from migration_runbook import events
 from migration_runbook.notices import render_notice
 from migration_runbook.plan import load_plan
-from tests.conftest import EXAMPLE, EXAMPLE_AUGUST, run_cli
+from tests.conftest import EXAMPLE, EXAMPLE_AUGUST, UNTICKED, run_cli
 
 
 def one_line_error(result, *needles: str) -> None:
@@ -53,7 +53,8 @@ def test_notices_completed_reads_the_event_log(tmp_path: Path) -> None:
     with events.open_log(plan, outputs=tmp_path) as log:
         log.record("carrier-connections", "go", "alice", at=start - timedelta(minutes=5))
         log.record("carrier-connections", "start", "alice", at=start)
-        log.record("carrier-connections", "complete", "alice", at=start + timedelta(hours=3))
+        log.record("carrier-connections", "complete", "alice", UNTICKED,
+                   at=start + timedelta(hours=3))
     result = run_cli("notices", EXAMPLE, "completed", "--phase", "carrier-connections",
                      "--outputs", tmp_path, "--format", "markdown")
     assert result.returncode == 0, result.stderr

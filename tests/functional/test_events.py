@@ -22,7 +22,7 @@ from migration_runbook.errors import EventRefused, StoreError
 from migration_runbook.events import Event, open_log, record_hash
 from migration_runbook.plan import load_plan
 from migration_runbook.store import SCHEMA_VERSION, Store, store_error
-from tests.conftest import EXAMPLE
+from tests.conftest import EXAMPLE, UNTICKED
 
 PHASE = "carrier-connections"
 PATHS = {   # the events that bring a phase from planned to each state
@@ -74,7 +74,8 @@ def created(log) -> bool:
 
 def bring(log, phase: str, state: str, start: datetime = T0) -> None:
     for i, name in enumerate(PATHS[state]):
-        log.record(phase, name, "alice", at=start + timedelta(minutes=i))
+        log.record(phase, name, "alice", at=start + timedelta(minutes=i),
+                   reason=UNTICKED if name == "complete" else "")
 
 
 @pytest.mark.parametrize("state", list(PATHS))
@@ -106,7 +107,7 @@ def test_go_is_refused_while_a_dependency_is_in_progress(log):
         log.record("messaging-core", "go", "bob")
     assert rows(log) == before
     log.check("messaging-core", "no-go")            # other events stay possible
-    log.record(PHASE, "complete", "alice")
+    log.record(PHASE, "complete", "alice", UNTICKED)
     log.check("messaging-core", "go")
     assert log.record("messaging-core", "go", "bob").seq == 4
 
@@ -247,7 +248,7 @@ def test_events_filter_by_phase_and_keep_log_order(log):
 def test_a_rolled_back_phase_can_be_attempted_again(log):
     bring(log, PHASE, "rolled-back")
     for name in ("go", "start", "complete"):
-        log.record(PHASE, name, "alice")
+        log.record(PHASE, name, "alice", UNTICKED if name == "complete" else "")
     frame = log.windows()
     assert list(frame["outcome"]) == ["rolled-back", "completed"]
     assert list(frame["attempt"]) == [1, 2]
@@ -341,7 +342,7 @@ def test_a_record_rewritten_with_a_fresh_hash_breaks_the_next_link(log):
     row = {**recorded[2].__dict__, "operator": "mallory",
            "at": event_log.stamp(recorded[2].at),
            "recorded_at": event_log.stamp(recorded[2].recorded_at)}
-    row["details"] = "{}"
+    row["details"] = event_log.canonical_json(recorded[2].details)
     with log.store.engine.begin() as conn:
         conn.execute(text("UPDATE events SET operator = 'mallory', hash = :h WHERE seq = 3"),
                      {"h": record_hash(row)})

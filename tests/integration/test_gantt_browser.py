@@ -8,7 +8,7 @@ import pytest
 
 from migration_runbook.plan import load_plan
 from tests.browser import open_offline
-from tests.conftest import EXAMPLE, run_cli
+from tests.conftest import EXAMPLE, UNTICKED, run_cli
 from tests.unit.test_timeline import DST_PLAN, HOSTILE_PLAN
 
 
@@ -81,7 +81,8 @@ def test_actual_windows_from_the_event_log_are_drawn_beside_the_plan(tmp_path):
     try:
         for event, at in (("go", "2020-09-07T08:30:00Z"), ("start", "2020-09-07T09:05:00Z"),
                           ("complete", "2020-09-07T12:40:00Z")):
-            log.record("carrier-connections", event, "alice", at=at)
+            log.record("carrier-connections", event, "alice", at=at,
+                       reason=UNTICKED if event == "complete" else "")
     finally:
         log.close()
     out = _gantt(tmp_path, EXAMPLE, "--outputs", outputs)

@@ -21,7 +21,7 @@ from migration_runbook import execute, phase
 from migration_runbook.errors import EventRefused
 from migration_runbook.events import open_log
 from migration_runbook.plan import load_plan
-from tests.conftest import EXAMPLE, ROOT, run_cli
+from tests.conftest import EXAMPLE, ROOT, UNTICKED, run_cli
 
 NOTEBOOK = ROOT / "runbooks" / "phase.ipynb"
 DOCS = ROOT / "docs" / "phase-notebook.md"
@@ -144,7 +144,7 @@ def test_notebook_is_committed_without_outputs_on_the_python3_kernel():
     headings = [line for c in nb.cells if c.cell_type == "markdown"
                 for line in c.source.splitlines() if line.startswith("## ")]
     assert headings == ["## The phase at a glance", "## The gate", "## Pre-flight checks",
-                        "## The event", "## Progress so far"]
+                        "## The event", "## Steps on the clock", "## Progress so far"]
 
 
 def test_inspect_notebook_agrees_with_the_documented_parameters():
@@ -175,7 +175,7 @@ def test_every_event_runs_through_the_notebook(tmp_path, kernel):
                 ("go", "2020-09-08T08:50:00Z", "carrier fixed"),
                 # The next night is more than 12 hours after the window: a reason is needed.
                 ("start", "2020-09-08T09:00:00Z", "second attempt, next night"),
-                ("complete", "2020-09-08T11:55:00Z", "second attempt, next night")]
+                ("complete", "2020-09-08T11:55:00Z", "second attempt, next night; " + UNTICKED)]
     for n, (event, at, reason) in enumerate(sequence, start=1):
         out = _run(tmp_path / f"{n:02d}-{event}.ipynb", kernel, event=event, at=at,
                    reason=reason, notebook_path=f"nb/{n:02d}.ipynb", **common)
@@ -252,9 +252,10 @@ def test_executed_notebook_stays_light(tmp_path, kernel):
     nb = nbformat.read(out, as_version=4)
     figures = [o for c in nb.cells for o in c.get("outputs", [])
                if "application/vnd.plotly.v1+json" in o.get("data", {})]
-    assert len(figures) == 1
-    assert "text/html" not in figures[0]["data"]
-    assert figures[0]["data"]["application/vnd.plotly.v1+json"]["data"]
+    assert len(figures) == 2        # the step timeline and the windows
+    for figure in figures:
+        assert "text/html" not in figure["data"]
+        assert figure["data"]["application/vnd.plotly.v1+json"]["data"]
     assert "plotly.js" not in out.read_text() and "Plotly.newPlot" not in out.read_text()
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from migration_runbook.clock import plan_rows
 from migration_runbook.plan import load_plan
 from tests.browser import open_offline
 from tests.conftest import EXAMPLE, ROOT
@@ -56,15 +57,21 @@ def test_defaults_run_from_the_repo_root_and_figures_draw_after_nbconvert(tmp_pa
     # nbconvert's default template asks a CDN for require.js and MathJax: blocked here, and the
     # figures must draw all the same (plotly.js is inline in the first figure's output).
     with open_offline(html) as page:
-        assert page.graphs == 2
-        assert page.bars == [len(plan.phases), sum(len(p.impacts) for p in plan.phases)]
+        stepped = [p for p in plan.phases if p.steps]
+        assert page.graphs == 2 + len(stepped)    # and one step timeline a phase with steps
+        assert page.bars == [len(plan.phases), *(len(p.steps) for p in stepped),
+                             sum(len(p.impacts) for p in plan.phases)]
         assert page.points[0] == len(plan.phases)
         assert page.page_errors == []
         assert all("cdnjs" in url for url in page.blocked)  # only the template's own scripts
         for heading in ("Validation", "Schedule", "Maintenance windows",
-                        "Impact on each service", "Impact matrix", "Customer notices"):
+                        "Impact on each service", "Impact matrix", "Customer notices",
+                        "Steps and the critical path"):
             assert heading in page.text
         assert "Mon 7 Sep 20:00 NZST (08:00 UTC)" in page.text  # first reminder, 1 h before
+        # the margin before each rollback deadline, as the clock computes it
+        for row in plan_rows(plan):
+            assert row["steps planned to end"] in page.text and row["margin"] in page.text
 
 
 @pytest.mark.notebook

@@ -32,19 +32,31 @@ def test_rehearsal_runs_every_phase_to_completion_at_the_plans_times(tmp_path):
     result = run_cli("rehearse", EXAMPLE, "--outputs", outputs)
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
-    events, states, verification = _events(outputs)
+    logged, states, verification = _events(outputs)
+    events = [e for e in logged if not e.event.startswith("step-")]
+    ticks = [e for e in logged if e.event.startswith("step-")]
+    plan = load_plan(EXAMPLE)
+    assert len(ticks) == 2 * sum(len(p.steps) for p in plan.phases)
     assert states == dict.fromkeys(PHASES, "completed")
     notices = 1 + 3 * len(PHASES)         # announcement; reminder, in-progress, completed
-    assert verification.ok and verification.count == 12 + notices
+    assert verification.ok and verification.count == 12 + notices + len(ticks)
+    assert f"12 events, each through runbooks/phase.ipynb, and {len(ticks)} step ticks" in \
+        result.stdout
     assert [(e.phase, e.event) for e in events] == [
         (p, ev) for p in PHASES for ev in ("go", "start", "complete")]
-    assert {(e.operator, e.source) for e in events} == {("rehearsal", "rehearsal")}
-    plan = load_plan(EXAMPLE)
+    assert {(e.operator, e.source) for e in logged} == {("rehearsal", "rehearsal")}
     for phase in plan.phases:
         go, start, complete = [e for e in events if e.phase == phase.id]
         assert go.at == phase.start - timedelta(minutes=10)
         assert start.at == phase.start
-        assert complete.at == phase.start + phase.steps_duration
+        assert complete.at == phase.start + phase.critical_path_duration
+        assert "unfinished_steps" not in complete.details   # every step was ticked
+        planned = phase.graph.planned(phase.start)
+        for tick in (t for t in ticks if t.phase == phase.id):
+            step_start, step_end = planned[tick.details["step"]]
+            assert tick.at == (step_start if tick.event == "step-start" else step_end)
+        assert start.seq < min(t.seq for t in ticks if t.phase == phase.id) and \
+            max(t.seq for t in ticks if t.phase == phase.id) < complete.seq
     for event in events:
         kept = outputs / event.notebook
         assert kept.is_file() and kept.parent == outputs / "notebooks"
@@ -55,7 +67,8 @@ def test_rehearsal_runs_every_phase_to_completion_at_the_plans_times(tmp_path):
     assert result.stdout.count(str(outputs)) == 1, result.stdout
     assert f"outputs: {outputs}" in result.stdout
     assert f"rehearsal of omni-hosting-2020 ({EXAMPLE}, revision 2)" in result.stdout
-    assert "event log: events.sqlite (intact: 12 records, last hash " in result.stdout
+    assert f"event log: events.sqlite (intact: {verification.count} records, last hash " in \
+        result.stdout
     assert "notebooks: notebooks/ (12)" in result.stdout
     assert "notices:   notices/ (9, as customers would get them)" in result.stdout
     report = outputs / "report.html"
@@ -83,7 +96,8 @@ def test_rehearsal_with_a_rollback_leaves_the_later_phases_planned(tmp_path):
     outputs = tmp_path / "rollback"
     result = run_cli("rehearse", EXAMPLE, "--outputs", outputs, "--rollback", "messaging-core")
     assert result.returncode == 0, result.stderr
-    events, states, verification = _events(outputs)
+    logged, states, verification = _events(outputs)
+    events = [e for e in logged if not e.event.startswith("step-")]
     assert states == {"carrier-connections": "completed", "messaging-core": "rolled-back",
                       "web-interface": "planned", "api-endpoints": "planned"}
     assert verification.ok
@@ -150,14 +164,18 @@ def test_script_follows_the_plan_and_skips_what_depends_on_a_rollback(write_plan
             end: 2020-09-30 23:00
             rollback: {duration: 30m, plan: Back.}
     """))
-    steps = script(plan)
+    ticks = [s for s in script(plan) if s.step]
+    assert [(s.phase, s.event, s.step, s.at) for s in ticks] == [
+        ("a", "step-start", "1", plan.phase("a").start),
+        ("a", "step-done", "1", plan.phase("a").start + timedelta(hours=2))]
+    steps = [s for s in script(plan) if not s.step]
     assert [(s.phase, s.event) for s in steps] == [
         (p, e) for p in "abcd" for e in ("go", "start", "complete")]
     a = plan.phase("a")
     assert [s.at for s in steps[:3]] == [a.start - timedelta(minutes=10), a.start,
                                          a.start + timedelta(hours=2)]
     assert steps[5].at == plan.phase("b").end          # no steps: complete at the end
-    rolled = script(plan, rollback="b")
+    rolled = [s for s in script(plan, rollback="b") if not s.step]
     assert [(s.phase, s.event) for s in rolled] == [
         ("a", "go"), ("a", "start"), ("a", "complete"), ("b", "go"), ("b", "start"),
         ("b", "rollback"), ("b", "rolled-back"), ("d", "go"), ("d", "start"), ("d", "complete")]

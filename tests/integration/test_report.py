@@ -18,7 +18,7 @@ from migration_runbook.notices import keep_notice, render_notice
 from migration_runbook.plan import load_plan
 from migration_runbook.report import ReportError, load, render_report
 from tests.browser import open_offline
-from tests.conftest import EXAMPLE, run_cli
+from tests.conftest import EXAMPLE, UNTICKED, run_cli
 
 MAX_BYTES = 5_500_000
 HOSTILE = "<img src=x onerror=\"window.__pwned=1\"><b>bold</b> & <script>window.__pwned=2</script>"
@@ -62,6 +62,18 @@ def record_partial(plan, outputs: Path, operator: str = "alice", reason: str = "
         log.close()
 
 
+RETRY_TICKS = [   # messaging core's second night, step by step: a failure, overruns, a skip
+    ("1", "start", "", "09:00"), ("1", "done", "", "09:10"),
+    ("2", "start", "", "09:10"), ("2", "failed", "snapshot locked", "09:20"),
+    ("2", "start", "", "09:25"), ("2", "done", "", "10:05"),          # 40m of 30m: +10m
+    ("3", "start", "", "10:05"), ("3", "done", "", "11:35"),          # 90m of 60m: +30m
+    ("4", "start", "", "11:35"), ("4", "done", "", "12:05"),
+    ("5", "skip", "queues were empty", "12:05"),
+    ("6", "start", "", "12:05"), ("6", "done", "", "13:20"),          # 75m of 20m: +55m
+]
+STEP_ATTEMPTS = sum(1 for _, event, _, _ in RETRY_TICKS if event == "start")
+
+
 def record_complete(plan, outputs: Path) -> None:
     """The partial run, then a retry of messaging core a night later and the last two phases."""
     record_partial(plan, outputs)
@@ -71,11 +83,15 @@ def record_complete(plan, outputs: Path) -> None:
         late = "a night late, after the retry"
         log.record("messaging-core", "go", "bob", "retry", at="2020-09-09T08:40:00Z")
         log.record("messaging-core", "start", "bob", "retry", at="2020-09-09T09:00:00Z")
+        for step, event, reason, at in RETRY_TICKS:   # a night late: each needs a reason
+            log.record_step("messaging-core", step, event, "bob", reason or "retry",
+                            at=f"2020-09-09T{at}:00Z")
         log.record("messaging-core", "complete", "bob", "retry", at="2020-09-09T13:25:00Z")
         for phase, day in (("web-interface", 10), ("api-endpoints", 11)):
             log.record(phase, "go", "carol", late, at=f"2020-09-{day}T08:50:00Z")
             log.record(phase, "start", "carol", late, at=f"2020-09-{day}T09:00:00Z")
-            log.record(phase, "complete", "carol", late, at=f"2020-09-{day}T12:00:00Z")
+            log.record(phase, "complete", "carol", f"{late}; {UNTICKED}",
+                       at=f"2020-09-{day}T12:00:00Z")
     finally:
         log.close()
 
@@ -90,7 +106,11 @@ def expected_bars(plan, outputs: Path) -> list[int]:
         len([i for i in plan.phase(a).impacts if i.level != "unaffected"]) for a in attempts)
     frame = data.downtime()
     downtime = int((frame["planned_minutes"] > 0).sum() + (frame["actual_minutes"] > 0).sum())
-    return [windows, impacts, downtime]
+    # one step timeline a phase with ticked steps: a planned bar a step, a bar a step attempt
+    steps = [len(p.steps) + sum(1 for r in data._step_log.runs
+                                if r.phase == p.id and r.start is not None)
+             for p in plan.phases if any(r.phase == p.id for r in data._step_log.runs)]
+    return [windows, impacts, *steps, downtime]
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +185,7 @@ def test_report_of_a_whole_migration_draws_every_figure_offline(complete_run, co
     page = complete_page
     assert page["blocked"] == []
     assert page["errors"] == []
-    assert page["graphs"] == page["divs"] == 3
+    assert page["graphs"] == page["divs"] == 4
     assert page["bars"] == expected_bars(plan, complete_run)
     # 4 windows + 5 attempts; 16 planned impacts + the attempts' 3 + 4 + 4 + 4 + 2
     assert page["bars"][:2] == [4 + 5, 16 + 3 + 4 * 2 + 4 + 2]
@@ -218,7 +238,7 @@ def test_report_summarises_outcome_overrun_rollback_and_downtime(complete_page):
     # the API: unavailable 3h20 + 4h25 + 3h against 8h planned
     downtime = complete_page["tables"]["report-downtime"]
     assert re.search(r"REST API\s+unavailable\s+.*\s+8h\s+10h 45m\s+\+2h 45m over", downtime)
-    assert "Intact: 16 records" in text
+    assert "Intact: 29 records" in text
     assert "No notices recorded." in text
 
 
@@ -439,3 +459,40 @@ def test_a_rehearsed_rollback_of_messaging_core_reports_a_partial_migration(tmp_
     assert "1h planned 1h" in " ".join(rollbacks.split())
     # the messaging core's whole window: the API and Omni unavailable 09:00-13:00 UTC
     assert "Total customer-facing downtime: 4h actual, 12h planned" in text
+
+
+# --- steps ----------------------------------------------------------------------------------
+
+@pytest.mark.notebook
+@pytest.mark.chromium
+@pytest.mark.slow
+def test_report_step_timeline_draws_one_bar_per_step_attempt(complete_page):
+    core = load_plan(EXAMPLE).phase("messaging-core")
+    # windows, impacts, then messaging core's steps: 6 planned bars and one a step attempt
+    # (step 2 failed once and ran again: 6 attempts; step 5 skipped: a cross, not a bar)
+    assert complete_page["bars"][2] == len(core.steps) + STEP_ATTEMPTS == 12
+    steps = complete_page["tables"]["report-steps"]
+    assert "snapshot locked" in steps and "queues were empty" in steps
+    assert re.search(r"Take the final database snapshot[^\n]*\n\(2\)\t[^\t]*\t30m\t40m\t\+10m",
+                     steps)
+    text = complete_page["text"]
+    assert ("Steps that overran: Messaging Core Migration: 2 by 10m; Messaging Core "
+            "Migration: 3 by 30m; Messaging Core Migration: 6 by 55m.") in text
+
+
+def test_summary_lists_late_rollbacks_and_overruns_first(tmp_path):
+    plan = load_plan(EXAMPLE)
+    with open_log(plan, outputs=tmp_path) as log:
+        log.record("carrier-connections", "go", "alice", at="2020-09-07T08:50:00Z")
+        log.record("carrier-connections", "start", "alice", at="2020-09-07T09:00:00Z")
+        # the deadline is 12:15 UTC (4 h window, 45 m rollback): 20 minutes late
+        log.record("carrier-connections", "rollback", "alice", "binds failing",
+                   at="2020-09-07T12:35:00Z")
+        log.record("carrier-connections", "rolled-back", "alice", at="2020-09-07T13:30:00Z")
+    report = load(plan, tmp_path, as_of="2020-09-07T14:00:00Z")
+    assert report.late_rollbacks() == [("carrier-connections", 1, timedelta(minutes=20))]
+    html = str(report.summary().html)
+    late = html.index("Late rollbacks: Carrier Connection Migrations (attempt 1) started 20m "
+                      "after its rollback deadline.")
+    assert late < html.index("Overruns: Carrier Connection Migrations (attempt 1) by 30m.") \
+        < html.index("Total customer-facing downtime")

@@ -12,7 +12,7 @@ import pytest
 from migration_runbook import events, notices
 from migration_runbook.notices import NoticeError, markdown_escape, render_notice
 from migration_runbook.plan import Plan, load_plan
-from tests.conftest import EXAMPLE, EXAMPLE_AUGUST
+from tests.conftest import EXAMPLE, EXAMPLE_AUGUST, UNTICKED
 
 GOLDEN = Path(__file__).resolve().parent.parent / "data" / "golden"
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
@@ -41,7 +41,8 @@ def played(plan: Plan, outputs: Path) -> events.EventLog:
     log.record("carrier-connections", "go", "alice", "all carriers confirmed",
                at=one - timedelta(minutes=10))
     log.record("carrier-connections", "start", "alice", at=one + timedelta(minutes=1))
-    log.record("carrier-connections", "complete", "alice", at=one + timedelta(hours=3, minutes=12))
+    log.record("carrier-connections", "complete", "alice", UNTICKED,
+               at=one + timedelta(hours=3, minutes=12))
     log.record("messaging-core", "go", "bob", at=two - timedelta(minutes=10))
     log.record("messaging-core", "start", "bob", at=two + timedelta(minutes=2))
     log.record("messaging-core", "rollback", "bob", "row counts differ after restore",
