@@ -445,23 +445,28 @@ def completed(plan: Plan, phase_id: str, log: EventSource, fmt: str = "text") ->
 
 
 # --- the forecast the in-progress and extended notices quote --------------------------
-#
-# PLACEHOLDER until clock.py (issue 15) is merged: the coordinator points this ONE function at
-# clock.py's live forecast. Nothing else in this module computes an expected end.
 
 FORECAST_STEP = timedelta(minutes=15)
 
 
 def expected_end(plan: Plan, phase_id: str, events: list[Any],
                  as_of: datetime | None = None) -> datetime:
-    """When `phase_id` is expected to end, UTC: its actual start (the last `start` in
-    `events`) plus the window's length, and never earlier than the next quarter hour after
-    `as_of` (default now) while it is still running. Rounded up to a quarter hour."""
+    """When `phase_id` is expected to end, UTC, rounded up to a quarter hour for customers.
+
+    The clock's live forecast of its steps (`clock.clocks`, the one the status and the
+    report show) while it runs with steps; otherwise its actual start (the last `start` in
+    `events`) plus the window's length. Never earlier than the next quarter hour after
+    `as_of` (default now) while it is still running.
+    """
+    from .clock import clocks
+
     phase = plan.phase(phase_id)
-    started = [e.at for e in events if e.phase == phase.id and e.event == "start"]
-    start = started[-1] if started else phase.start
-    end = max(phase.end, start + phase.duration)
     now = as_of or times.now()
+    end = clocks(plan, events, now)[phase.id].forecast_end
+    if end is None:
+        started = [e.at for e in events if e.phase == phase.id and e.event == "start"]
+        start = started[-1] if started else phase.start
+        end = max(phase.end, start + phase.duration)
     if now >= end:
         end = now + FORECAST_STEP
     stamp = end.astimezone(UTC)

@@ -31,8 +31,9 @@ def test_in_progress_says_what_is_affected_now_and_the_expected_end(running) -> 
     assert notice.subject == "In progress: Phase 1: Carrier Connection Migrations"
     body = " ".join(notice.body.split())
     assert "started at Mon 7 Sep 21:05 NZST (09:05 UTC)" in body
-    # started 5 minutes late: the 4-hour window ends 01:05, rounded up to the quarter hour
-    assert "end by Tue 8 Sep 01:15 NZST (Mon 7 Sep 13:15 UTC)" in body
+    # started 5 minutes late: the clock's forecast, the steps' critical path (2h 55m) from
+    # 21:05, ends at 00:00, a quarter hour already
+    assert "end by Tue 8 Sep 00:00 NZST (Mon 7 Sep 12:00 UTC)" in body
     assert "AFFECTED NOW" in notice.body and "Inbound messages (MO) (delayed)" in notice.body
 
 
@@ -49,9 +50,20 @@ def test_extended_gives_the_new_expected_end_only_when_running_late(tmp_path) ->
     log = events.open_log(plan, tmp_path)
     log.record(phase.id, "go", "alice", at=phase.start - timedelta(minutes=10))
     log.record(phase.id, "start", "alice", at=phase.start)
+    # Steps 1-5 (15, 20, 60, 30, 30 minutes planned) with step 3 over by 75 minutes: step 6
+    # (20 minutes) starts at 12:50 UTC and is forecast to end at 13:10, after the window.
+    for step, start, done in (("1", 0, 15), ("2", 15, 35), ("3", 35, 170), ("4", 170, 200),
+                              ("5", 200, 230), ("6", 230, None)):
+        log.record_step(phase.id, step, "start", "alice", at=phase.start + timedelta(minutes=start))
+        if done is not None:
+            log.record_step(phase.id, step, "done", "alice",
+                            at=phase.start + timedelta(minutes=done))
     with pytest.raises(NoticeError, match="not running late"):
         render_notice(plan, "extended", phase=phase.id, log=log,
                       as_of=phase.start + timedelta(hours=1))
+    assert expected_end(plan, phase.id, log.events(), phase.end - timedelta(minutes=5)) == \
+        phase.end + timedelta(minutes=15)       # 13:10, rounded up to the quarter hour
+    # Past step 6's estimate, it is expected to end now: the next quarter hour after 13:35.
     late = phase.end + timedelta(minutes=20)
     notice = render_notice(plan, "extended", "html", phase=phase.id, log=log, as_of=late)
     end = expected_end(plan, phase.id, log.events(), late)
