@@ -97,10 +97,15 @@ def brief(value: Any, limit: int = 40) -> str:
         return f"{len(bytes(value))} bytes of binary data"
     if isinstance(value, bool | int | float):
         return f"a number ({value!r})"[:limit + 12]
-    text = str(value)
-    shown = text.encode("utf-8", "backslashreplace").decode("ascii", "backslashreplace")
+    return "'" + printable(value, limit) + "'"
+
+
+def printable(value: Any, limit: int = 100) -> str:
+    """Stored text for a message: control characters and bytes that were not UTF-8 as
+    escapes (`\\x1b`), cut to `limit` characters."""
+    shown = str(value).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     shown = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in shown)
-    return "'" + shown[:limit] + ("..." if len(shown) > limit else "") + "'"
+    return shown[:limit] + ("..." if len(shown) > limit else "")
 
 
 def record_label(seq: Any) -> str:
@@ -686,7 +691,7 @@ def _copy(src: Store, dst: Store, plans: list[str] | None) -> list[Copied]:
     unknown = [p for p in chosen if p not in available]
     if unknown:
         raise StoreError(f"{src.location}: no log of plan {brief(unknown[0], 100)} there (it "
-                         f"holds: {', '.join(brief(p, 100) for p in available[:20])})")
+                         f"holds: {', '.join(printable(p) for p in available[:20])})")
     logs: dict[str, Snapshot] = {}
     for plan_id in chosen:
         snap = src.snapshot(plan_id)

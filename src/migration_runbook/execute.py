@@ -140,23 +140,33 @@ class Kernel:
     """
 
     def __init__(self, cwd: str | Path | None = None, warm: tuple[str, ...] = WARM,
-                 env: dict[str, str] | None = None):
-        from jupyter_client.kernelspec import NoSuchKernel
-        from jupyter_client.manager import AsyncKernelManager
+                 env: dict[str, str] | None = None, ports: dict[str, int] | None = None):
         from jupyter_core.utils import run_sync
 
         self._run_sync = run_sync
         self.manager: Any = None
-        self.stderr = tempfile.TemporaryFile()
-        manager = AsyncKernelManager(kernel_name=KERNEL)
         self.cwd = str(cwd or Path.cwd())
         self.env = {**os.environ, **(env or {})}
         """The kernel's environment (ours plus `env`): set at start, it cannot change later."""
-        arguments = list(QUIET)
+        self.arguments = list(QUIET)
         if warm:
             line = (f"import importlib as _rb; [_rb.import_module(_m) for _m in {list(warm)!r}]; "
                     "del _rb")
-            arguments.append(f"--IPKernelApp.exec_lines={[line]!r}")
+            self.arguments.append(f"--IPKernelApp.exec_lines={[line]!r}")
+        self._start(ports or {})
+
+    def _start(self, ports: dict[str, int]) -> None:
+        """Start the kernel process. `ports`: fixed ports (e.g. `shell_port`) instead of free
+        ones picked now (what a retry after a port taken meanwhile needs: fresh ones)."""
+        from jupyter_client.kernelspec import NoSuchKernel
+        from jupyter_client.manager import AsyncKernelManager
+
+        run_sync = self._run_sync
+        self.stderr = tempfile.TemporaryFile()
+        manager = AsyncKernelManager(kernel_name=KERNEL)
+        for name, port in ports.items():
+            setattr(manager, name, port)
+        arguments = self.arguments
         try:
             run_sync(manager.start_kernel)(cwd=self.cwd, extra_arguments=arguments,
                                            env=self.env, stderr=self.stderr)
@@ -178,6 +188,16 @@ class Kernel:
         except (OSError, ValueError):
             return ""
         return next((line.strip() for line in reversed(text.splitlines()) if line.strip()), "")
+
+    def port_taken(self) -> bool:
+        """Whether the kernel died because a port picked for it was taken meanwhile (another
+        kernel starting at the same moment): worth starting again on fresh ports."""
+        return "address already in use" in self.said().lower()
+
+    def restart(self) -> None:
+        """Stop this kernel (if anything is left of it) and start a new one, on fresh ports."""
+        self.close()
+        self._start({})
 
     def unavailable(self, exc: BaseException) -> KernelUnavailable:
         """The error for a kernel that died, or never answered, while nbclient connected."""
@@ -264,7 +284,6 @@ def run(name: str, output: str | Path, parameters: dict[str, Any], *,
                                f"Kernel(env=store_env(store))); not run")
     _import_papermill()
     import papermill
-    from papermill.exceptions import PapermillExecutionError
 
     source = notebook(name)
     output = Path(output)
@@ -274,16 +293,49 @@ def run(name: str, output: str | Path, parameters: dict[str, Any], *,
     # papermill's own last write is not atomic: it goes to a temporary file, renamed over
     # `output` only once whole, so a failed write leaves the last checkpoint in place.
     final = output.with_name(f".{output.stem}.partial.ipynb")
-    try:
+    for attempt in range(1, PORT_TRIES + 1):
         try:
-            papermill.execute_notebook(
-                str(source), str(final), parameters=parameters, kernel_name=KERNEL,
-                progress_bar=False, log_output=False, request_save_on_cell_execute=False,
-                **engine)
-        except BaseException:
-            _keep(final, output, strict=False)
-            raise
-        _keep(final, output)
+            _execute(papermill, source, final, output, parameters, engine)
+        except (RuntimeError, TimeoutError) as exc:
+            # A kernel that could not bind a port another process took meanwhile (many
+            # `runbook phase` at once) never ran a cell: start one on fresh ports, run again.
+            if attempt < PORT_TRIES and any(text in str(exc) for text in _STARTING) and \
+                    hasattr(kernel, "port_taken") and kernel.port_taken():
+                kernel.restart()
+                engine["km"] = kernel.manager
+                continue
+            _fail(exc, kernel, name, source, output, parameters)
+        except BaseException as exc:
+            _fail(exc, kernel, name, source, output, parameters)
+        return output
+    return output
+
+
+PORT_TRIES = 5
+"""How many kernels `run` starts when each loses one of its ports to another process."""
+
+
+def _execute(papermill: Any, source: Path, final: Path, output: Path,
+             parameters: dict[str, Any], engine: dict[str, Any]) -> None:
+    """papermill's run into `final`, kept as `output` when whole (see `_keep`)."""
+    try:
+        papermill.execute_notebook(
+            str(source), str(final), parameters=parameters, kernel_name=KERNEL,
+            progress_bar=False, log_output=False, request_save_on_cell_execute=False,
+            **engine)
+    except BaseException:
+        _keep(final, output, strict=False)
+        raise
+    _keep(final, output)
+
+
+def _fail(error: BaseException, kernel: Any, name: str, source: Path, output: Path,
+          parameters: dict[str, Any]) -> None:
+    """Raise the one-line error for what stopped a notebook run (or `error` itself)."""
+    from papermill.exceptions import PapermillExecutionError
+
+    try:
+        raise error
     except PapermillExecutionError as exc:
         raise failure(exc.ename, exc.evalue, name, str(output), parameters,
                       cell=exc.exec_count) from None
@@ -300,7 +352,6 @@ def run(name: str, output: str | Path, parameters: dict[str, Any], *,
         raise NotebookFailed(f"{source.name}: {type(exc).__name__}: "
                              f"{_first_line(str(exc))} (see {output})",
                              type(exc).__name__, str(output)) from None
-    return output
 
 
 def _temporary_beside(output: Path) -> Path:

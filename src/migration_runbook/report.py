@@ -682,10 +682,9 @@ def _instant(value: Any) -> datetime | None:
 def _printable(value: Any, limit: int = 200) -> str:
     """Text read from outside (the log, the notices index) with control characters and bytes
     that were not UTF-8 shown as escapes, cut to `limit` characters."""
-    text = value if isinstance(value, str) else repr(value)
-    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    text = "".join(c if c.isprintable() or c in "\n\t" else f"\\x{ord(c):02x}" for c in text)
-    return text[:limit] + ("..." if len(text) > limit else "")
+    from .events import printable
+
+    return printable(value if isinstance(value, str) else repr(value), limit)
 
 
 def _signed(minutes: float) -> str:

@@ -448,7 +448,7 @@ class Store:
                        func.max(events.c.at).label("b")).group_by(events.c.plan))}
             heads = {row.id: row for row in conn.execute(select(plans))}
             found = []
-            for plan in sorted(set(counts) | set(heads)):
+            for plan in sorted(set(counts) | set(heads), key=str):   # whatever is stored
                 count, head = counts.get(plan), heads.get(plan)
                 found.append(PlanLog(plan, count.n if count else 0,
                                      head.last_seq if head else 0,

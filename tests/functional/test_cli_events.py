@@ -218,9 +218,14 @@ def test_commands_on_a_run_without_a_log_report_it_empty_and_create_nothing(tmp_
 
 
 def test_the_default_run_folder_is_outputs_plan_id(tmp_path, env):
-    done = run_cli("verify", EXAMPLE, cwd=tmp_path, env=env)
+    """outputs/<plan id> in the plan's project (here, the copy's own folder), not in the
+    folder the command runs in."""
+    (tmp_path / "project").mkdir()
+    copy = tmp_path / "project" / "plan.yaml"
+    copy.write_text(EXAMPLE.read_text(encoding="utf-8"), encoding="utf-8")
+    done = run_cli("verify", copy, cwd=tmp_path, env=env)
     assert done.returncode == 0
-    assert "outputs/omni-hosting-2020/events.sqlite" in done.stdout
+    assert f"{tmp_path}/project/outputs/omni-hosting-2020/events.sqlite" in done.stdout
     assert not (tmp_path / "outputs").exists()
 
 

@@ -565,3 +565,24 @@ def test_ctrl_c_during_a_phase_is_one_line(tmp_path):
             os.killpg(child.pid, signal.SIGKILL)
     assert child.returncode == 130, (out, err)
     assert [line for line in err.splitlines() if line.strip()] == ["runbook: interrupted"], err
+
+
+@pytest.mark.notebook
+def test_a_kernel_port_taken_by_another_process_is_retried(tmp_path):
+    """Many `runbook phase` at once: a port picked for a kernel is taken before the kernel
+    binds it. The kernel dies at start; the run starts another on fresh ports."""
+    import socket
+
+    from migration_runbook.execute import Kernel
+    from migration_runbook.phase import execute_phase
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with Kernel(ports={"shell_port": port}) as kernel:
+            outcome = execute_phase(EXAMPLE, PHASE, "review", "alice", outputs=tmp_path / "run",
+                                    kernel=kernel)
+            assert kernel.manager.shell_port != port
+    assert outcome.notebook.stat().st_size > 0
+    assert "Phase 1 of 4" in outcome.notebook.read_text(encoding="utf-8")

@@ -406,8 +406,11 @@ def test_every_log_command_reads_the_shared_store(postgres, plan, tmp_path, env)
         assert code == 0, err
         assert f"1 attempt(s) recorded in the event log in {url}" in \
             page.read_text(encoding="utf-8").replace("&#34;", '"')
-    # Without the store, the same commands see an empty log in the default folder.
-    code, _, err = cli("notices", EXAMPLE, "completed", "--phase", PHASE, env=env, cwd=tmp_path)
+    # Without the store, the same commands see an empty log in the default folder (of the
+    # plan's project: here the copy's own folder).
+    alone = tmp_path / "alone.yaml"
+    alone.write_text(EXAMPLE.read_text(encoding="utf-8"), encoding="utf-8")
+    code, _, err = cli("notices", alone, "completed", "--phase", PHASE, env=env, cwd=tmp_path)
     assert code == 1 and "is planned: a completed notice needs it completed" in err
 
 
