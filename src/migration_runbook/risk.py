@@ -34,8 +34,9 @@ if TYPE_CHECKING:
 
 DEFAULT_RUNS = 20_000
 MAX_RUNS = 10_000_000
-_SLACK = 1e-6
-"""Minutes of slack under which a step counts as on the longest path (float rounding)."""
+_SLACK = 1e-3
+"""Minutes of slack under which a step counts as on the longest path (float32 rounding of
+sums of minutes: well under a second)."""
 
 
 @dataclass(frozen=True)
@@ -74,60 +75,73 @@ def estimates(phase: Phase) -> np.ndarray:
 
 def sample(rng: np.random.Generator, three_points: np.ndarray, runs: int,
            distribution: str = "triangular") -> np.ndarray:
-    """(steps, runs) durations in minutes, every run of every step drawn at once."""
-    low, likely, high = (three_points[:, k:k + 1] for k in range(3))
+    """(steps, runs) float32 durations in minutes, every run of every step drawn at once.
+
+    Triangular draws use the min-max method (Stein and Keblis, 2009): with U, V uniform on
+    [0, 1], (1 - m) min(U, V) + m max(U, V) is triangular on [0, 1] with mode m. It needs no
+    square root and no branch, which makes it several times faster than the inverse of the
+    distribution function over arrays. Minutes in float32 are exact to well under a second.
+    """
+    points = np.asarray(three_points, dtype=np.float32)
+    low, likely, high = (points[:, k:k + 1] for k in range(3))
     width = high - low
-    out = np.broadcast_to(likely, (len(three_points), runs)).copy()
-    varies = (width > 0).ravel()
-    if not varies.any():
-        return out
-    low, likely, high, width = low[varies], likely[varies], high[varies], width[varies]
     if distribution == "pert":
-        alpha = 1 + 4 * (likely - low) / width
-        beta = 1 + 4 * (high - likely) / width
-        out[varies] = low + width * rng.beta(alpha, beta, size=(len(low), runs))
+        out = np.empty((len(points), runs), dtype=np.float32)
+        out[:] = likely
+        varies = (width > 0).ravel()    # Beta needs a width; a fixed step is its duration
+        if varies.any():
+            low, likely, high, width = low[varies], likely[varies], high[varies], width[varies]
+            alpha = 1 + 4 * (likely - low) / width
+            beta = 1 + 4 * (high - likely) / width
+            out[varies] = low + width * rng.beta(alpha, beta, size=(len(low), runs))
         return out
-    # Triangular by the inverse of its distribution function.
-    u = rng.random((len(low), runs))
-    split = (likely - low) / width
-    rising = low + np.sqrt(u * width * (likely - low))
-    falling = high - np.sqrt((1 - u) * width * (high - likely))
-    out[varies] = np.where(u < split, rising, falling)
-    return out
+    # low + width min + (likely - low) (max - min); a fixed step (width 0) comes out as low.
+    u = rng.random((2, len(points), runs), dtype=np.float32)
+    smaller = np.minimum(u[0], u[1])
+    larger = np.maximum(u[0], u[1], out=u[1])
+    larger -= smaller
+    larger *= likely - low
+    smaller *= width
+    smaller += larger
+    smaller += low
+    return smaller
 
 
 def _walk(order: Sequence[int], after: Sequence[Sequence[int]],
           durations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(finish of every run, (steps, runs) booleans: the step has no slack in the run)."""
+    """(finish of every run, (steps, runs) booleans: the step has no slack in the run).
+
+    Arrays are shared, not copied, where a step has a single step before (or after) it.
+    """
     steps, runs = durations.shape
     if steps == 0:
-        return np.zeros(runs), np.zeros((0, runs), dtype=bool)
-    end = np.empty_like(durations)
-    start = np.empty_like(durations)
+        return np.zeros(runs, dtype=durations.dtype), np.zeros((0, runs), dtype=bool)
+    zero = np.zeros(runs, dtype=durations.dtype)
+    start: list[np.ndarray] = [zero] * steps
+    end: list[np.ndarray] = [zero] * steps
     followers: list[list[int]] = [[] for _ in range(steps)]
     for i in order:
         before = after[i]
-        if not before:
-            start[i] = 0.0
-        elif len(before) == 1:
+        if len(before) == 1:
             start[i] = end[before[0]]
-        else:
-            np.maximum.reduce(end[list(before)], axis=0, out=start[i])
-        np.add(start[i], durations[i], out=end[i])
+        elif before:
+            start[i] = np.maximum.reduce([end[b] for b in before])
+        end[i] = start[i] + durations[i]
         for b in before:
             followers[b].append(i)
-    finish = end.max(axis=0)
-    latest_start = np.empty_like(durations)
+    finish = np.maximum.reduce(end) if steps > 1 else end[0]
+    latest_start: list[np.ndarray] = [zero] * steps
+    critical = np.empty((steps, runs), dtype=bool)
     for i in reversed(order):
-        after_me = followers[i]
-        if not after_me:
+        later = followers[i]
+        if not later:
             latest_end = finish
-        elif len(after_me) == 1:
-            latest_end = latest_start[after_me[0]]
+        elif len(later) == 1:
+            latest_end = latest_start[later[0]]
         else:
-            latest_end = np.minimum.reduce(latest_start[after_me], axis=0)
-        np.subtract(latest_end, durations[i], out=latest_start[i])
-    critical = (latest_start - start) <= _SLACK
+            latest_end = np.minimum.reduce([latest_start[k] for k in later])
+        latest_start[i] = latest_end - durations[i]
+        np.less_equal(latest_start[i] - start[i], _SLACK, out=critical[i])
     return finish, critical
 
 

