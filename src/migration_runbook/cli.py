@@ -690,6 +690,24 @@ def risk(plan: str, runs: int, seed: int | None, fmt: str) -> None:
          for r in results])
 
 
+@cli.command()
+@click.argument("plan")
+@click.option("--from", "runs", multiple=True, required=True, metavar="RUN",
+              help="A run folder (holding events.sqlite) or a store URL; repeat for more nights.")
+@click.option("-o", "--output", required=True, help="The calibrated plan file to write.")
+def calibrate(plan: str, runs: tuple[str, ...], output: str) -> None:
+    """Write PLAN with each step's low/duration/high learned from the actual step durations
+    in past runs (min / median / max; one observation: itself, widened by 25% each way),
+    keeping the file's comments and layout; print old vs new estimates."""
+    from .calibrate import calibrate as learn
+    from .calibrate import table_rows
+
+    changes = learn(plan, list(runs), output)
+    _print_table(f"{output}: {len(changes)} step(s) calibrated from {len(runs)} run(s)",
+                 ["phase", "step", "nights", "old low / likely / high",
+                  "new low / likely / high"], table_rows(changes))
+
+
 def _minutes_text(minutes: float) -> str:
     """Minutes after the window's start as people write durations: '+2h 16m'."""
     from datetime import timedelta
