@@ -662,7 +662,7 @@ def store_copy(source: str, target: str, plans: tuple[str, ...]) -> None:
 
 @cli.command()
 @click.argument("plan")
-@click.option("--runs", type=click.IntRange(1, 10_000_000), default=20_000, show_default=True,
+@click.option("--runs", type=click.IntRange(1, 1_000_000), default=20_000, show_default=True,
               help="How many nights to draw.")
 @click.option("--seed", type=click.IntRange(min=0), default=None,
               help="Draw reproducibly (a whole number); default fresh randomness.")

@@ -33,7 +33,8 @@ if TYPE_CHECKING:
     from .plan import Phase, Plan
 
 DEFAULT_RUNS = 20_000
-MAX_RUNS = 10_000_000
+MAX_RUNS = 1_000_000
+"""Memory grows with steps x runs (4 bytes each, a few arrays of it a phase)."""
 _SLACK = 1e-3
 """Minutes of slack under which a step counts as on the longest path (float32 rounding of
 sums of minutes: well under a second)."""

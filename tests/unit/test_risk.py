@@ -103,6 +103,16 @@ def test_triangular_and_pert_means_match_their_closed_forms():
 
 # --- the Monte Carlo against closed forms -----------------------------------------------
 
+def test_a_pert_plan_draws_pert_durations(write_plan):
+    # One PERT step (60, 120, 240): mean (60 + 480 + 240) / 6 = 130, below the triangular 140.
+    path = write_plan(one_phase(f"steps:\n  - {{id: copy, name: Copy, {TRIANGLE}}}\n",
+                                head="estimates: {distribution: pert}\n"))
+    [result] = plan_risk(load_plan(path), runs=RUNS, seed=5, keep_samples=True)
+    alpha, beta = 1 + 4 * 60 / 180, 1 + 4 * 120 / 180
+    sd = 180 * math.sqrt(alpha * beta / ((alpha + beta) ** 2 * (alpha + beta + 1)))
+    assert result.finish.mean() == pytest.approx(130, abs=4 * sd / math.sqrt(RUNS))
+
+
 def test_one_triangular_step_fits_five_nights_in_six(write_plan):
     # Deadline 240 - 60 = 180: P(T <= 180) = 1 - (240-180)² / ((240-60)(240-120)) = 5/6.
     # Median: 1 - (240-x)² / 21600 = 1/2, x = 240 - sqrt(10800) = 136.08.
