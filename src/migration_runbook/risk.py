@@ -29,12 +29,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .errors import RunbookError
+
 if TYPE_CHECKING:
     from .plan import Phase, Plan
 
 DEFAULT_RUNS = 20_000
 MAX_RUNS = 1_000_000
-"""Memory grows with steps x runs (4 bytes each, a few arrays of it a phase)."""
+MAX_CELLS = 20_000_000
+"""Steps x runs of one phase at most: about six float32 arrays of that size are alive at once
+(some 500 MB), so a huge phase asks for fewer runs instead of exhausting memory."""
 _SLACK = 1e-3
 """Minutes of slack under which a step counts as on the longest path (float32 rounding of
 sums of minutes: well under a second)."""
@@ -175,8 +179,12 @@ def plan_risk(plan: Plan, runs: int = DEFAULT_RUNS, seed: int | None = None,
     same seed gives the same figures, and a phase's figures do not depend on the others.
     """
     if not 1 <= runs <= MAX_RUNS:
-        raise ValueError(f"runs must be between 1 and {MAX_RUNS:,}, not {runs}")
+        raise RunbookError(f"--runs must be between 1 and {MAX_RUNS:,}, not {runs}")
     chosen = [plan.phase(p) for p in phases] if phases else list(plan.phases)
+    biggest = max(chosen, key=lambda p: len(p.steps))
+    if len(biggest.steps) * runs > MAX_CELLS:
+        raise RunbookError(f"--runs {runs}: phase '{biggest.id}' has {len(biggest.steps)} steps; "
+                           f"at most {MAX_CELLS // len(biggest.steps):,} runs fit in memory")
     position = {p.id: k for k, p in enumerate(plan.phases)}
     streams = np.random.SeedSequence(seed).spawn(len(plan.phases))
     distribution = plan.estimates.distribution

@@ -224,6 +224,14 @@ def test_runbook_risk_json_is_one_object_a_phase(write_plan):
     assert "P(by rollback deadline)" in table.stdout and "copy 100%" in table.stdout
 
 
+def test_runbook_risk_refuses_more_runs_than_fit_in_memory_in_one_line(write_plan):
+    steps = "steps:\n" + "".join(f"  - {{name: s{k}, duration: 1m}}\n" for k in range(30))
+    done = run_cli("risk", write_plan(one_phase(steps)), "--runs", "1000000")
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr == ("--runs 1000000: phase 'a' has 30 steps; at most 666,666 runs fit in "
+                           "memory\n")
+
+
 def test_runbook_risk_refuses_an_invalid_plan_in_one_line(write_plan):
     path = write_plan(one_phase("steps:\n  - {name: a, duration: 40m, high: 30m}\n"))
     done = run_cli("risk", path)
