@@ -34,11 +34,14 @@ LEVELS = ["unavailable", "degraded", "delayed", "unaffected"]
 OWNERS = ["network team", "messaging team", "database team", "platform team", "QA"]
 
 
-def generate_plan(phases: int = 300, steps_per_phase: int = 15) -> str:
+def generate_plan(phases: int = 300, steps_per_phase: int = 15,
+                  three_point: bool = False) -> str:
     """YAML text of a valid plan: one 4-hour window a night, each phase after the one before.
 
     Windows run 21:00-01:00 local from 1 June 2020 on, so they cross the end of NZST (27
-    September) and of NZDT (4 April) without touching the DST gap or overlap.
+    September) and of NZDT (4 April) without touching the DST gap or overlap. `three_point`
+    gives every step `low` and `high` (0.6x and 1.8x the likely duration) and makes the step
+    graph branch (see `_three_point`), for `runbook risk`.
     """
     lines = [
         "id: bench-plan",
@@ -77,11 +80,20 @@ def generate_plan(phases: int = 300, steps_per_phase: int = 15) -> str:
             "    steps:",
         ]
         lines += [f"      - {{name: Step {k + 1} of phase {i + 1}, "
-                  f"owner: {OWNERS[k % len(OWNERS)]}, duration: {step_minutes}m}}"
+                  f"owner: {OWNERS[k % len(OWNERS)]}, duration: {step_minutes}m"
+                  + (_three_point(k, step_minutes) if three_point else "") + "}"
                   for k in range(steps_per_phase)]
         lines += ["    checks:",
                   "      - {name: API health, http: 'http://127.0.0.1:8080/health', timeout: 5s}"]
     return "\n".join(lines) + "\n"
+
+
+def _three_point(k: int, likely: int) -> str:
+    """`low`/`high` of the k-th (0-based) step; steps 3 and 4 of every 4 (ids are 1-based)
+    run side by side after the one before them, and the next step waits for both."""
+    after = f", after: [{k - 1}]" if k % 4 == 2 else \
+        f", after: [{k - 1}, {k}]" if k % 4 == 3 else ""
+    return f", low: {likely * 0.6:g}m, high: {likely * 1.8:g}m{after}"
 
 
 def measure(path: Path) -> dict[str, float]:

@@ -12,6 +12,8 @@ Measured:
   `go`, `start`, `complete` in sequence in a fresh outputs folder, and `no-go`, `rollback`,
   `rolled-back` in another (the go and start between them are recorded through the Python
   API), each sequence repeated 3 times; goal: each within 1.5x the floor;
+- `runbook risk` (20,000 runs) of a 300-phase x 15-step plan with three-point estimates, beside
+  `runbook validate` of it (median of 3): under 2 s of CPU beyond validate;
 - `runbook rehearse` of the example plan (12 notebooks and the report): within 8x the floor;
   its report.html at most 5.5 MB (10^6 bytes) with plotly.js embedded exactly once;
 - the scale curve: `bench_plan.generate_plan` plans of 10, 100, 300 and 1,000 phases with 15
@@ -71,6 +73,8 @@ EVENT_GOAL = 1.5        # a phase event, x the floor
 NOTEBOOK_GOAL = 1.25    # the phase notebook under plain papermill, x the floor
 STEP_GOAL = 0.25        # a `runbook step` tick, x the floor
 STATUS_STEPS_S = 3.0    # `runbook status` of 1,000 phases x 15 steps, 20,000 step events
+RISK_RUNS, RISK_PHASES = 20_000, 300
+RISK_S = 2.0            # `runbook risk`: 20,000 runs of 300 phases x 15 steps, beyond validate
 STEP_SIZES, QUICK_STEP_SIZES = (100, 300, 1000), (10, 100)
 TICKED_STEPS = 10       # steps ticked (start, done) a phase: 20 step events a phase
 REHEARSAL_GOAL = 8.0    # the whole rehearsal, x the floor
@@ -384,6 +388,43 @@ class Bench:
                                    f"time({sizes[-1]}) <= {allowed:g} x time({sizes[0]})",
                                    growth <= allowed, f"{growth:.2f}x ({small.seconds:.2f} s "
                                    f"-> {big.seconds:.2f} s)"))
+
+    # --- window-fit risk ----------------------------------------------------------------
+
+    def measure_risk(self, quick: bool) -> None:
+        """`runbook risk` of a plan of 300 phases x 15 steps, each step with low/high and the
+        graph branching, 20,000 runs, beside `runbook validate` of the same plan: the
+        difference is the Monte Carlo (plus importing numpy). CPU time for the goal, because
+        wall time on a small shared machine measures the neighbours; both are recorded."""
+        phases = 30 if quick else RISK_PHASES
+        self.say(f"risk: {RISK_RUNS:,} runs of {phases} phases x {STEPS_PER_PHASE} steps")
+        folder = self.work / "risk"
+        folder.mkdir()
+        plan_path = folder / "plan.yaml"
+        plan_path.write_text(generate_plan(phases, STEPS_PER_PHASE, three_point=True),
+                             encoding="utf-8")
+        base = self.row(f"risk-validate-{phases}", "risk", "runbook validate (three-point plan)",
+                        phases=phases)
+        row = self.row(f"risk-{phases}", "risk", f"runbook risk ({RISK_RUNS:,} runs)",
+                       phases=phases)
+        for _ in range(self.runs):
+            self.measure(base, [RUNBOOK, "validate", str(plan_path)])
+            self.measure(row, [RUNBOOK, "risk", str(plan_path), "--runs", str(RISK_RUNS),
+                               "--seed", "1", "--format", "json"])
+        name = (f"risk: {RISK_RUNS:,} runs of {RISK_PHASES} phases x {STEPS_PER_PHASE} steps "
+                f"< {RISK_S:g} s of CPU beyond validate")
+        if quick:
+            self.goals.append(Goal(name, None, "not measured (--quick)"))
+            return
+        if row.cpu is None or base.cpu is None:
+            self.goals.append(Goal(name, False, row.error or base.error or "no figures"))
+            return
+        beyond = row.cpu - base.cpu
+        row.extra["cpu_beyond_validate"] = round(beyond, 3)
+        row.goal = f"< {RISK_S:g} s CPU beyond validate"
+        row.ok = beyond < RISK_S
+        self.goals.append(Goal(name, row.ok, f"{beyond:.2f} s CPU ({row.seconds:.2f} s wall, "
+                                             f"validate {base.seconds:.2f} s)"))
 
     # --- the rehearsal and its report ----------------------------------------------------
 
@@ -708,6 +749,7 @@ def main(argv: list[str] | None = None) -> int:
         bench.measure_notebook()
         bench.measure_step()
         bench.measure_step_status(args.quick)
+        bench.measure_risk(args.quick)
         bench.measure_rehearsal()
         bench.measure_scale()
     finally:

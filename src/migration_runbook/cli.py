@@ -975,6 +975,61 @@ def store_copy(source: str, target: str, plans: tuple[str, ...]) -> None:
                    f"({done.kept} already there); {done.verification.message}")
 
 
+@cli.command()
+@click.argument("plan")
+@click.option("--runs", type=click.IntRange(1, 1_000_000), default=20_000, show_default=True,
+              help="How many nights to draw.")
+@click.option("--seed", type=click.IntRange(min=0), default=None,
+              help="Draw reproducibly (a whole number); default fresh randomness.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)
+def risk(plan: str, runs: int, seed: int | None, fmt: str) -> None:
+    """Will each phase's steps fit? A Monte Carlo over the step graph from the steps'
+    low/duration/high estimates: finish time p50/p90 (minutes after the window's start), the
+    chance of finishing by the rollback deadline, and each step's criticality."""
+    from .risk import plan_risk
+
+    model = load_plan(plan)
+    results = plan_risk(model, runs=runs, seed=seed)
+    if fmt == "json":
+        _print_json([r.as_dict() for r in results])
+        return
+    _print_table(
+        f"{model.title} - will it fit? ({runs:,} runs, {model.estimates.distribution}"
+        f"{'' if seed is None else f', seed {seed}'})",
+        ["phase", "p50", "p90", "rollback by", "P(by rollback deadline)", "most critical steps"],
+        [[r.id, _minutes_text(r.p50_minutes), _minutes_text(r.p90_minutes),
+          _minutes_text(r.deadline_minutes), f"{r.p_before_rollback_deadline:.1%}",
+          ", ".join(f"{step} {share:.0%}" for step, share in
+                    sorted(r.criticality.items(), key=lambda kv: -kv[1])[:3]) or "-"]
+         for r in results])
+
+
+@cli.command()
+@click.argument("plan")
+@click.option("--from", "runs", multiple=True, required=True, metavar="RUN",
+              help="A run folder (holding events.sqlite) or a store URL; repeat for more nights.")
+@click.option("-o", "--output", required=True, help="The calibrated plan file to write.")
+def calibrate(plan: str, runs: tuple[str, ...], output: str) -> None:
+    """Write PLAN with each step's low/duration/high learned from the actual step durations
+    in past runs (min / median / max; one observation: itself, widened by 25% each way),
+    keeping the file's comments and layout; print old vs new estimates."""
+    from .calibrate import calibrate as learn
+    from .calibrate import table_rows
+
+    changes = learn(plan, list(runs), output)
+    _print_table(f"{output}: {len(changes)} step(s) calibrated from {len(runs)} run(s)",
+                 ["phase", "step", "nights", "old low / likely / high",
+                  "new low / likely / high"], table_rows(changes))
+
+
+def _minutes_text(minutes: float) -> str:
+    """Minutes after the window's start as people write durations: '+2h 16m'."""
+    from datetime import timedelta
+
+    return "+" + times.format_duration(timedelta(minutes=minutes))
+
+
 def _zone(tz: str | None, default: Any) -> Any:
     if not tz:
         return default

@@ -115,10 +115,37 @@ class Step(_Model):
     """The likely duration."""
     after: list[str] | None = Field(default=None, max_length=1000)
     """Ids of the steps that must be done or skipped first; default the step before."""
+    low: timedelta | None = None
+    """The shortest it may take (three-point estimate, see `risk`); default `duration`."""
+    high: timedelta | None = None
+    """The longest it may take; default `duration`."""
 
     _duration = field_validator("duration", mode="before")(
         lambda v: times.parse_duration(v))
     _id = field_validator("id", mode="before")(_step_id)
+    _range = field_validator("low", "high", mode="before")(
+        lambda v: None if v is None else times.parse_duration(v))
+
+    @field_validator("low", "high")
+    @classmethod
+    def _around_likely(cls, value: timedelta | None, info: ValidationInfo
+                       ) -> timedelta | None:
+        likely = info.data.get("duration")
+        if value is None or likely is None:
+            return value
+        if info.field_name == "low" and value > likely:
+            raise ValueError(f"low ({times.format_duration(value)}) must not be longer than "
+                             f"duration ({times.format_duration(likely)})")
+        if info.field_name == "high" and value < likely:
+            raise ValueError(f"high ({times.format_duration(value)}) must not be shorter than "
+                             f"duration ({times.format_duration(likely)})")
+        return value
+
+    @property
+    def estimate(self) -> tuple[timedelta, timedelta, timedelta]:
+        """(low, likely, high), the missing ends defaulting to the likely duration."""
+        return (self.duration if self.low is None else self.low, self.duration,
+                self.duration if self.high is None else self.high)
 
     @field_validator("after", mode="before")
     @classmethod
@@ -134,6 +161,12 @@ class Alerts(_Model):
 
     _warning = field_validator("rollback_deadline_warning", mode="before")(
         lambda v: times.parse_duration(v))
+
+
+class Estimates(_Model):
+    """How a step's three-point estimate (low, duration, high) is read (see `risk`)."""
+
+    distribution: Literal["triangular", "pert"] = "triangular"
 
 
 class Check(_Model):
@@ -329,6 +362,7 @@ class Plan(_Model):
     allowed_signers: str = Field(default="", max_length=1000)
     """An ssh-keygen allowed_signers file (relative to the plan file): whose key is whose."""
     alerts: Alerts = Alerts()
+    estimates: Estimates = Estimates()
     source: str = Field(default="", exclude=True)
 
     @field_validator("timezone")

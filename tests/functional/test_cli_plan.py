@@ -74,7 +74,7 @@ DEFECTS = [
     ("duplicate-key", "end:", None),  # second `end:`; message checked below
     ("phases-not-a-list", "phases:", "phases must be a list, not 'the four night windows'"),
     ("step-not-a-mapping", "Drain", "phase 'a': each entry of steps must be a mapping (id, "
-     "name, owner, duration, after), not 'Drain the queues'"),
+     "name, owner, duration, after, low, high), not 'Drain the queues'"),
     ("number-for-text", "- id: 2020", "phase '2020': id must be text, not int 2020 (put it in "
      "quotes)"),
     ("impossible-date", "start:", "phase 'a': start: invalid time '2020-13-45 21:00' (write "

@@ -243,9 +243,9 @@ def test_unknown_key_at_top_level_and_in_a_step_lists_the_allowed_keys(write_pla
     assert problems(path) == [
         f"{path}:1: unknown key 'colour' (allowed here: id, title, timezone, revision, "
         "description, services, phases, communications, team, approvals, allowed_signers, "
-        "alerts)",
+        "alerts, estimates)",
         f"{path}:{line_of(path, 'priority')}: phase 'a': unknown key 'priority' (allowed "
-        "here: id, name, owner, duration, after)"]
+        "here: id, name, owner, duration, after, low, high)"]
 
 
 def test_missing_required_keys_are_each_named(write_plan):
@@ -577,8 +577,8 @@ def test_a_step_that_is_a_string_is_refused(write_plan):
     path = write_plan(plan_text(phase("a", "2020-09-07 21:00", "2020-09-08 01:00",
                                       "steps:\n  - drain the queues")))
     assert problems(path) == [f"{path}:{line_of(path, 'drain')}: phase 'a': each entry of "
-                              "steps must be a mapping (id, name, owner, duration, after), "
-                              "not 'drain the queues'"]
+                              "steps must be a mapping (id, name, owner, duration, after, "
+                              "low, high), not 'drain the queues'"]
 
 
 def test_a_phase_that_is_not_a_mapping_is_refused_by_number(write_plan):

@@ -1,0 +1,241 @@
+"""Window-fit risk: three-point estimates in the plan, and the Monte Carlo against closed forms.
+
+Tolerances are four standard errors at the run count used: for a probability p over n runs
+sqrt(p (1 - p) / n); for a median, sqrt(0.25 / n) over the density at the median; for a mean,
+the distribution's standard deviation over sqrt(n). Seeds are fixed, so the tests are
+deterministic; the tolerances say how far from the closed form any seed may reasonably land.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import timedelta
+
+import numpy as np
+import pytest
+
+from migration_runbook.plan import Phase, load_plan
+from migration_runbook.risk import estimates, phase_risk, plan_risk, sample
+from tests.conftest import EXAMPLE, run_cli
+from tests.unit.test_plan import line_of, phase, plan_text, problems
+
+RUNS = 20_000
+WINDOW = ("2020-09-07 21:00", "2020-09-08 01:00")    # 240 minutes
+TRIANGLE = "low: 60m, duration: 120m, high: 240m"
+
+
+def four_se(p: float, n: int = RUNS) -> float:
+    return 4 * math.sqrt(p * (1 - p) / n)
+
+
+def one_phase(steps: str, rollback: str = "60m", head: str = "") -> str:
+    return head + plan_text(phase("a", *WINDOW, steps, rollback=rollback))
+
+
+# --- the plan's three-point estimates ----------------------------------------------------
+
+def test_low_and_high_default_to_the_likely_duration(write_plan):
+    path = write_plan(one_phase("steps:\n  - {name: a, duration: 40m}\n"
+                                "  - {name: b, duration: 50m, low: 30m}\n"))
+    plan = load_plan(path)
+    first, second = plan.phase("a").steps
+    assert first.estimate == (timedelta(minutes=40),) * 3
+    assert second.estimate == (timedelta(minutes=30), timedelta(minutes=50),
+                               timedelta(minutes=50))
+    assert plan.estimates.distribution == "triangular"
+
+
+def test_low_longer_than_the_likely_duration_is_refused_at_its_line(write_plan):
+    path = write_plan(one_phase("steps:\n  - name: a\n    duration: 40m\n    low: 45m\n"))
+    assert problems(path) == [f"{path}:{line_of(path, 'low: 45m')}: phase 'a': steps.low: "
+                              "low (45m) must not be longer than duration (40m)"]
+
+
+def test_high_shorter_than_the_likely_duration_is_refused_at_its_line(write_plan):
+    path = write_plan(one_phase("steps:\n  - name: a\n    duration: 40m\n    high: 35m\n"))
+    assert problems(path) == [f"{path}:{line_of(path, 'high: 35m')}: phase 'a': steps.high: "
+                              "high (35m) must not be shorter than duration (40m)"]
+
+
+def test_a_bad_low_is_a_duration_error(write_plan):
+    path = write_plan(one_phase("steps:\n  - name: a\n    duration: 40m\n    low: soon\n"))
+    [line] = problems(path)
+    assert line.startswith(f"{path}:{line_of(path, 'low: soon')}: phase 'a': steps.low: ")
+    assert "invalid duration 'soon'" in line
+
+
+def test_the_distribution_is_triangular_or_pert(write_plan):
+    steps = f"steps:\n  - {{name: a, {TRIANGLE}}}\n"
+    path = write_plan(one_phase(steps, head="estimates: {distribution: pert}\n"))
+    assert load_plan(path).estimates.distribution == "pert"
+    path = write_plan(one_phase(steps, head="estimates: {distribution: normal}\n"))
+    [line] = problems(path)
+    assert line.startswith(f"{path}:1: estimates.distribution: ")
+    assert "'triangular' or 'pert'" in line
+
+
+# --- sampling ----------------------------------------------------------------------------
+
+def test_samples_stay_within_low_and_high_and_fixed_steps_are_fixed():
+    points = np.array([[60.0, 120.0, 240.0], [30.0, 30.0, 30.0], [10.0, 10.0, 20.0]])
+    for distribution in ("triangular", "pert"):
+        drawn = sample(np.random.default_rng(1), points, RUNS, distribution)
+        assert drawn.shape == (3, RUNS)
+        assert (drawn >= points[:, :1]).all() and (drawn <= points[:, 2:]).all()
+        assert (drawn[1] == 30.0).all()
+
+
+def test_triangular_and_pert_means_match_their_closed_forms():
+    points = np.array([[60.0, 120.0, 240.0]])
+    triangular = sample(np.random.default_rng(2), points, RUNS, "triangular")[0]
+    # Triangular: mean (a + c + b) / 3, variance (a²+b²+c²-ab-ac-bc) / 18.
+    a, c, b = points[0]
+    sd = math.sqrt((a * a + b * b + c * c - a * b - a * c - b * c) / 18)
+    assert triangular.mean() == pytest.approx((a + c + b) / 3, abs=4 * sd / math.sqrt(RUNS))
+    pert = sample(np.random.default_rng(3), points, RUNS, "pert")[0]
+    # PERT: mean (a + 4c + b) / 6 = 130; Beta(alpha, beta) scaled to [a, b] for its spread.
+    alpha, beta = 1 + 4 * (c - a) / (b - a), 1 + 4 * (b - c) / (b - a)
+    sd = (b - a) * math.sqrt(alpha * beta / ((alpha + beta) ** 2 * (alpha + beta + 1)))
+    assert pert.mean() == pytest.approx((a + 4 * c + b) / 6, abs=4 * sd / math.sqrt(RUNS))
+    assert pert.std() == pytest.approx(sd, rel=0.05)
+
+
+# --- the Monte Carlo against closed forms -----------------------------------------------
+
+def test_a_pert_plan_draws_pert_durations(write_plan):
+    # One PERT step (60, 120, 240): mean (60 + 480 + 240) / 6 = 130, below the triangular 140.
+    path = write_plan(one_phase(f"steps:\n  - {{id: copy, name: Copy, {TRIANGLE}}}\n",
+                                head="estimates: {distribution: pert}\n"))
+    [result] = plan_risk(load_plan(path), runs=RUNS, seed=5, keep_samples=True)
+    alpha, beta = 1 + 4 * 60 / 180, 1 + 4 * 120 / 180
+    sd = 180 * math.sqrt(alpha * beta / ((alpha + beta) ** 2 * (alpha + beta + 1)))
+    assert result.finish.mean() == pytest.approx(130, abs=4 * sd / math.sqrt(RUNS))
+
+
+def test_one_triangular_step_fits_five_nights_in_six(write_plan):
+    # Deadline 240 - 60 = 180: P(T <= 180) = 1 - (240-180)² / ((240-60)(240-120)) = 5/6.
+    # Median: 1 - (240-x)² / 21600 = 1/2, x = 240 - sqrt(10800) = 136.08.
+    path = write_plan(one_phase(f"steps:\n  - {{id: copy, name: Copy, {TRIANGLE}}}\n"))
+    [result] = plan_risk(load_plan(path), runs=RUNS, seed=7)
+    assert result.runs == RUNS and result.id == "a"
+    assert result.p_before_rollback_deadline == pytest.approx(5 / 6, abs=four_se(5 / 6))
+    median = 240 - math.sqrt(10800)
+    density = 2 * (240 - median) / (180 * 120)
+    assert result.p50_minutes == pytest.approx(median, abs=4 * 0.5 / math.sqrt(RUNS) / density)
+    assert round(median, 1) == 136.1
+    # p90: 1 - (240-x)²/21600 = 0.9, x = 240 - sqrt(2160).
+    p90 = 240 - math.sqrt(2160)
+    density = 2 * (240 - p90) / (180 * 120)
+    assert result.p90_minutes == pytest.approx(
+        p90, abs=4 * math.sqrt(0.09 / RUNS) / density)
+    assert result.criticality == {"copy": 1.0}
+
+
+def test_two_triangular_steps_side_by_side_fit_with_the_square_of_it(write_plan):
+    steps = (f"steps:\n  - {{id: cold, name: Cold, {TRIANGLE}}}\n"
+             f"  - {{id: hot, name: Hot, {TRIANGLE}, after: []}}\n")
+    path = write_plan(one_phase(steps))
+    [result] = plan_risk(load_plan(path), runs=RUNS, seed=8)
+    p = (5 / 6) ** 2
+    assert result.p_before_rollback_deadline == pytest.approx(p, abs=four_se(p))
+    # Each is the longer one half the time; the two shares add up to every run.
+    assert result.criticality["cold"] == pytest.approx(0.5, abs=four_se(0.5))
+    # Near-ties (within the slack of float rounding) count for both: rare at this run count.
+    assert result.criticality["cold"] + result.criticality["hot"] == pytest.approx(1.0, abs=1e-3)
+
+
+def test_the_longer_branch_is_critical_in_most_runs(write_plan):
+    steps = ("steps:\n  - {id: freeze, name: Freeze, duration: 10m}\n"
+             "  - {id: short, name: Short, low: 20m, duration: 30m, high: 40m, after: [freeze]}\n"
+             "  - {id: long, name: Long, low: 35m, duration: 60m, high: 90m, after: [freeze]}\n"
+             "  - {id: switch, name: Switch, duration: 5m, after: [short, long]}\n")
+    [result] = plan_risk(load_plan(write_plan(one_phase(steps))), runs=RUNS, seed=9)
+    assert result.criticality["freeze"] == 1.0 and result.criticality["switch"] == 1.0
+    # short > long needs short in (35, 40] and long below it: rare but possible.
+    assert 0 < result.criticality["short"] < 0.05
+    assert result.criticality["long"] > 0.95
+    assert result.p_before_rollback_deadline == 1.0
+
+
+def test_a_chain_of_fixed_steps_fits_always_or_never(write_plan):
+    steps = ("steps:\n  - {name: a, duration: 60m}\n  - {name: b, duration: 90m}\n"
+             "  - {name: c, duration: 30m}\n")
+    # 180 minutes of steps against a deadline at 180: it fits, every night, exactly.
+    path = write_plan(one_phase(steps))
+    [result] = plan_risk(load_plan(path), runs=1000, seed=1)
+    assert result.p_before_rollback_deadline == 1.0
+    assert result.p50_minutes == result.p90_minutes == 180
+    assert result.criticality == {"1": 1.0, "2": 1.0, "3": 1.0}
+    # One minute more rollback and it never does (built as a model: validation refuses it).
+    late = Phase.model_validate({
+        "id": "late", "name": "Late", "start": "2020-09-07T09:00Z", "end": "2020-09-07T13:00Z",
+        "rollback": {"duration": "61m", "plan": "Undo."},
+        "steps": [{"name": n, "duration": d} for n, d in (("a", 60), ("b", 90), ("c", 30))]})
+    result = phase_risk(late, np.random.default_rng(0), runs=1000)
+    assert result.p_before_rollback_deadline == 0.0
+    assert result.deadline_minutes == 179
+
+
+def test_a_phase_without_steps_finishes_at_its_start(write_plan):
+    [result] = plan_risk(load_plan(write_plan(one_phase(""))), runs=100, seed=1)
+    assert result.p50_minutes == 0 and result.p_before_rollback_deadline == 1.0
+    assert result.criticality == {}
+
+
+def test_the_same_seed_gives_the_same_figures_and_phases_draw_independently():
+    plan = load_plan(EXAMPLE)
+    first = plan_risk(plan, runs=2000, seed=42, keep_samples=True)
+    again = plan_risk(plan, runs=2000, seed=42, keep_samples=True)
+    assert [r.as_dict() for r in first] == [r.as_dict() for r in again]
+    assert all((a.finish == b.finish).all() for a, b in zip(first, again, strict=True))
+    other = plan_risk(plan, runs=2000, seed=43, keep_samples=True)
+    varies = [r for r in first if np.ptp(r.finish) > 0]
+    if varies:
+        other_by_id = {r.id: r for r in other}
+        assert any((r.finish != other_by_id[r.id].finish).any() for r in varies)
+    # One phase alone draws what it draws among all of them.
+    last = plan.phases[-1].id
+    [alone] = plan_risk(plan, runs=2000, seed=42, phases=[last], keep_samples=True)
+    assert (alone.finish == first[-1].finish).all()
+
+
+def test_estimates_are_read_in_plan_order(write_plan):
+    path = write_plan(one_phase(f"steps:\n  - {{name: a, {TRIANGLE}}}\n"
+                                "  - {name: b, duration: 10m}\n"))
+    assert estimates(load_plan(path).phase("a")).tolist() == [[60, 120, 240], [10, 10, 10]]
+
+
+# --- the command -------------------------------------------------------------------------
+
+def test_runbook_risk_json_is_one_object_a_phase(write_plan):
+    path = write_plan(one_phase(f"steps:\n  - {{id: copy, name: Copy, {TRIANGLE}}}\n"))
+    done = run_cli("risk", path, "--runs", "5000", "--seed", "3", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    [row] = json.loads(done.stdout)
+    assert set(row) == {"id", "runs", "p50_minutes", "p90_minutes",
+                        "p_before_rollback_deadline", "criticality"}
+    assert row["id"] == "a" and row["runs"] == 5000 and row["criticality"] == {"copy": 1.0}
+    assert row["p_before_rollback_deadline"] == pytest.approx(5 / 6, abs=four_se(5 / 6, 5000))
+    again = run_cli("risk", path, "--runs", "5000", "--seed", "3", "--format", "json")
+    assert again.stdout == done.stdout
+    table = run_cli("risk", path, "--runs", "5000", "--seed", "3")
+    assert table.returncode == 0, table.stderr
+    assert "P(by rollback deadline)" in table.stdout and "copy 100%" in table.stdout
+
+
+def test_runbook_risk_refuses_more_runs_than_fit_in_memory_in_one_line(write_plan):
+    steps = "steps:\n" + "".join(f"  - {{name: s{k}, duration: 1m}}\n" for k in range(30))
+    done = run_cli("risk", write_plan(one_phase(steps)), "--runs", "1000000")
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr == ("--runs 1000000: phase 'a' has 30 steps; at most 666,666 runs fit in "
+                           "memory\n")
+
+
+def test_runbook_risk_refuses_an_invalid_plan_in_one_line(write_plan):
+    path = write_plan(one_phase("steps:\n  - {name: a, duration: 40m, high: 30m}\n"))
+    done = run_cli("risk", path)
+    assert done.returncode == 1
+    assert done.stderr.strip().count("\n") == 0
+    assert "high (30m) must not be shorter than duration (40m)" in done.stderr
+    assert done.stdout == ""
