@@ -133,8 +133,10 @@ def test_status_fits_the_width_in_columns_with_every_id_state_and_window_whole(o
     assert "21:00-01:20 NZST" in rows["carrier-connections"]            # actual, one line
     for state in ("completed", "in-progress", "planned"):
         assert any(line.split()[:1] == [state] for line in lines), state
-    # Four phases in about four lines each, not sixty lines.
-    assert len(lines) <= 24
+    # Four phases in about four lines each, not sixty lines (the clock's warnings, for the
+    # phase still in progress since 2020, come above the table).
+    header = next(i for i, line in enumerate(lines) if line.split()[:1] == ["phase"])
+    assert len(lines) - header <= 22
 
 
 def test_status_wide_view_has_names_gates_and_full_times_in_160_columns(outputs, env):

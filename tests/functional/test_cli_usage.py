@@ -13,7 +13,8 @@ from migration_runbook.events import open_log
 from migration_runbook.plan import load_plan
 from tests.conftest import EXAMPLE, run_cli
 
-EVENTS = "'review', 'go', 'no-go', 'start', 'complete', 'rollback', 'rolled-back', 'note'"
+EVENTS = ("'review', 'go', 'no-go', 'start', 'complete', 'rollback', 'rolled-back', 'note', "
+          "'approve', 'revoke'")
 
 
 @pytest.fixture
@@ -36,7 +37,7 @@ def test_a_missing_event_lists_the_choices_on_one_line():
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
         "runbook phase: Missing argument 'EVENT'. Choose from: review, go, no-go, start, "
-        "complete, rollback, rolled-back, note (usage: runbook phase --help)"]
+        "complete, rollback, rolled-back, note, approve, revoke (usage: runbook phase --help)"]
 
 
 def test_an_unknown_command_is_one_line():

@@ -9,7 +9,7 @@ from datetime import timedelta
 from migration_runbook.events import open_log
 from migration_runbook.plan import load_plan
 from migration_runbook.store import SCHEMA_VERSION
-from tests.conftest import EXAMPLE
+from tests.conftest import EXAMPLE, UNTICKED
 
 
 def test_a_version_1_store_is_read_then_upgraded_by_the_next_record(tmp_path):
@@ -28,7 +28,8 @@ def test_a_version_1_store_is_read_then_upgraded_by_the_next_record(tmp_path):
         assert [e.hash for e in log.events()] == hashes
         assert [e.login for e in log.events()] == ["", ""]
         assert log.verify().ok
-        log.record("carrier-connections", "complete", "alice", at=at + timedelta(hours=1))
+        log.record("carrier-connections", "complete", "alice", UNTICKED,
+                   at=at + timedelta(hours=1))
         assert log.verify().ok
         assert [e.hash for e in log.events()][:2] == hashes
     with sqlite3.connect(db) as conn:

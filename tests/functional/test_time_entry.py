@@ -15,7 +15,7 @@ import pytest
 from migration_runbook.errors import EventRefused
 from migration_runbook.events import open_log
 from migration_runbook.plan import load_plan
-from tests.conftest import EXAMPLE, run_cli
+from tests.conftest import EXAMPLE, UNTICKED, run_cli
 
 PHASE = "carrier-connections"
 AUCKLAND = ZoneInfo("Pacific/Auckland")
@@ -39,7 +39,7 @@ def test_a_go_back_filled_before_its_dependency_completed_is_refused(plan, store
     with open_log(plan, store=store_url) as log:
         log.record(PHASE, "go", "alice", at="2020-09-07 20:50")          # NZST, naive
         log.record(PHASE, "start", "alice", at="2020-09-07 21:00")
-        log.record(PHASE, "complete", "alice", at="2020-09-08 10:00")    # a 9-hour overrun
+        log.record(PHASE, "complete", "alice", UNTICKED, at="2020-09-08 10:00")  # 9-hour overrun
         before = _rows(log)
         with pytest.raises(EventRefused) as refused:
             log.record("messaging-core", "go", "bob", at="2020-09-08 09:30")
@@ -136,7 +136,7 @@ def test_runbook_phase_refuses_a_go_before_its_dependency_completed(plan, tmp_pa
     with open_log(plan, outputs) as log:
         log.record(PHASE, "go", "alice", at="2020-09-07 20:50")
         log.record(PHASE, "start", "alice", at="2020-09-07 21:00")
-        log.record(PHASE, "complete", "alice", at="2020-09-08 01:20")
+        log.record(PHASE, "complete", "alice", UNTICKED, at="2020-09-08 01:20")
     before = (outputs / "events.sqlite").read_bytes()
     done = run_cli("phase", EXAMPLE, "messaging-core", "go", "--operator", "bob", "--at",
                    "2020-09-08 01:10", "--outputs", outputs, env=env)
