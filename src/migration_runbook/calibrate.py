@@ -125,12 +125,13 @@ def rewrite(source: str, changes: Sequence[Calibration]) -> str:
     from ruamel.yaml.util import load_yaml_guess_indent
 
     _, indent, dash = load_yaml_guess_indent(source)   # the file's own indentation
-    yaml = YAML(typ="rt")
-    yaml.preserve_quotes = True
-    yaml.width = 4096                    # never re-wrap the plan's long lines
+    # The round-trip loader builds plain maps and lists only (no python tags), like safe_load.
+    editor = YAML(typ="rt")
+    editor.preserve_quotes = True
+    editor.width = 4096                  # never re-wrap the plan's long lines
     indent, dash = indent or 2, dash or 0
-    yaml.indent(mapping=max(2, indent - dash), sequence=indent, offset=dash)
-    data = yaml.load(source)
+    editor.indent(mapping=max(2, indent - dash), sequence=indent, offset=dash)
+    data = editor.load(source)
     phase_index = {str(p.get("id")).strip(): i for i, p in enumerate(data["phases"])}
     for change in changes:
         step = data["phases"][phase_index[change.phase]]["steps"][change.index]
@@ -145,7 +146,7 @@ def rewrite(source: str, changes: Sequence[Calibration]) -> str:
                 step.insert(at, key, value)
             at += 1
     out = io.StringIO()
-    yaml.dump(data, out)
+    editor.dump(data, out)
     return out.getvalue()
 
 

@@ -74,7 +74,11 @@ def test_phases_listed_out_of_dependency_order_rehearse_in_dependency_order(tmp_
     # The same events through the real event log and its gate: every one is accepted.
     with open_log(plan, tmp_path / "run") as log:
         for step in steps:
-            log.record(step.phase, step.event, "rehearsal", step.reason, at=step.at)
+            if step.step:     # a step tick, as `runbook step` records it
+                log.record_step(step.phase, step.step, step.event.removeprefix("step-"),
+                                step.operator, step.reason, at=step.at)
+            else:
+                log.record(step.phase, step.event, step.operator, step.reason, at=step.at)
         assert set(log.states().values()) == {"completed"}
     # Rolling back the phase listed last (the first to run) leaves out what depends on it.
     first = BASE["phases"][0]["id"]

@@ -208,7 +208,7 @@ def test_an_unknown_phase_is_refused_in_one_line(tmp_path, phase):
     assert not (tmp_path / "run" / "events.sqlite").exists()
 
 
-@pytest.mark.parametrize("event", ["GO", "go;rm", "", "approve"])
+@pytest.mark.parametrize("event", ["GO", "go;rm", "", "approved"])
 def test_an_unknown_event_is_a_usage_error(tmp_path, event):
     result = runbook("phase", EXAMPLE, PHASE, event, "--operator", "ic", "--outputs",
                      tmp_path / "run")

@@ -48,11 +48,12 @@ def night(folder, plan, ticks: list[tuple[str, str, int]], day: int = 7) -> None
     def at(minute: int) -> str:
         return f"2020-09-{day:02d}T{9 + minute // 60:02d}:{minute % 60:02d}:00Z"
 
+    other = "a night other than the plan's window"   # typed times far from it need a reason
     with open_log(plan, folder) as log:
-        log.record("db", "go", "alice", at=f"2020-09-{day:02d}T08:50:00Z")
-        log.record("db", "start", "alice", at=at(0))
+        log.record("db", "go", "alice", other, at=f"2020-09-{day:02d}T08:50:00Z")
+        log.record("db", "start", "alice", other, at=at(0))
         for step, event, minute in ticks:
-            reason = {"failed": "it broke", "skip": "not needed"}.get(event, "")
+            reason = {"failed": "it broke", "skip": "not needed"}.get(event, other)
             log.record_step("db", step, event, "bob", reason, at=at(minute))
 
 
