@@ -47,10 +47,15 @@ def _write(tmp_path: Path, name: str, text: str) -> Path:
     return path
 
 
-def _cpu(work) -> float:
-    started = time.process_time()
-    work()
-    return time.process_time() - started
+def _cpu(work, repeat: int = 3) -> float:
+    """The least CPU time of `repeat` runs: a garbage collection or a busy machine only ever
+    adds time, so the minimum is the figure to compare (as timeit advises)."""
+    best = float("inf")
+    for _ in range(repeat):
+        started = time.process_time()
+        work()
+        best = min(best, time.process_time() - started)
+    return best
 
 
 def test_phases_in_one_window_are_one_warning_naming_a_bounded_few(tmp_path):
