@@ -70,7 +70,8 @@ def test_rehearsal_runs_every_phase_to_completion_at_the_plans_times(tmp_path):
     assert f"event log: events.sqlite (intact: {verification.count} records, last hash " in \
         result.stdout
     assert "notebooks: notebooks/ (12)" in result.stdout
-    assert "notices:   notices/ (9, as customers would get them)" in result.stdout
+    # the announcement, then a reminder, an in-progress and a completed notice a phase
+    assert "notices:   notices/ (13, as customers would get them)" in result.stdout
     report = outputs / "report.html"
     assert report.is_file() and "report:    report.html (opens offline)" in result.stdout
     verify = run_cli("verify", EXAMPLE, "--outputs", outputs)

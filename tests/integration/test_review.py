@@ -35,8 +35,10 @@ def test_review_exports_one_offline_page_whose_figures_draw(tmp_path):
     with open_offline(out) as page:
         assert page.blocked == []
         assert page.page_errors == [] and page.console_errors == []
-        assert page.graphs == 2
-        assert page.bars == [len(plan.phases), sum(len(p.impacts) for p in plan.phases)]
+        # the windows, one step timeline a phase (a bar a step), then the impacts
+        assert page.graphs == 2 + len(plan.phases)
+        assert page.bars == [len(plan.phases), *(len(p.steps) for p in plan.phases),
+                             sum(len(p.impacts) for p in plan.phases)]
         assert page.count("script[src], link[href], iframe") == 0
         text = page.text
         for expected in ("Validation", "Schedule", "Maintenance windows",
