@@ -76,7 +76,7 @@ def test_rehearsal_runs_every_phase_to_completion_at_the_plans_times(tmp_path):
     assert report.is_file() and "report:    report.html (opens offline)" in result.stdout
     verify = run_cli("verify", EXAMPLE, "--outputs", outputs)
     assert verify.returncode == 0, verify.stderr
-    assert f"notices: {notices} recorded as rehearsal notices (not sent" in result.stdout
+    assert f"delivery:  {notices} recorded as rehearsal notices (not sent" in result.stdout
     with open_log(plan, outputs) as log:
         recorded = deliveries(log.events())
     assert {(d.event, d.channel) for d in recorded} == {("notice-rehearsed", "rehearsal")}
