@@ -17,6 +17,7 @@ from tests.conftest import ROOT
 
 EVENTS = ("review", "note", "go", "start", "complete", "no-go", "rollback", "rolled-back")
 SCALE = ("validate", "schedule", "gantt", "status", "report")
+QUICK_STEP_SIZES = (10, 100)   # benchmarks/run.py: status with steps, --quick
 
 
 @pytest.mark.slow
@@ -32,7 +33,11 @@ def test_quick_benchmark_writes_a_time_and_a_ratio_for_every_row(tmp_path):
 
     rows = {row["id"]: row for row in result["rows"]}
     expected = ["floor", *(f"phase-{e}" for e in EVENTS), "rehearse",
-                *(f"{c}-{n}" for n in (10, 100) for c in SCALE)]
+                *(f"{c}-{n}" for n in (10, 100) for c in SCALE),
+                # the night on the clock: the notebook alone, a step tick, status with steps;
+                # then the Monte Carlo beside the validation of its plan (30 phases, quick)
+                "notebook-review", "step", *(f"status-steps-{n}" for n in QUICK_STEP_SIZES),
+                "risk-validate-30", "risk-30"]
     assert sorted(rows) == sorted(expected)
     for row in rows.values():
         assert not row["error"], row

@@ -497,8 +497,10 @@ def test_runbook_phase_refuses_in_one_line_before_running_anything(tmp_path):
     result = run_cli("phase", EXAMPLE, "messaging-core", "go", "--operator", "alice",
                      "--outputs", outputs)
     assert result.returncode == 1
-    assert result.stderr == ("phase 'messaging-core' cannot go: 'carrier-connections' is "
-                             "planned, not completed\n")
+    assert result.stderr.startswith("phase 'messaging-core' cannot go: 'carrier-connections' "
+                                    "is planned, not completed; the event log ")
+    assert result.stderr.endswith(" holds no events yet (is --outputs the run's?)\n")
+    assert result.stderr.count("\n") == 1
     assert "Traceback" not in result.stdout + result.stderr
     assert not (outputs / "notebooks").exists()
     assert not (outputs / "events.sqlite").exists()

@@ -92,6 +92,7 @@ phases:
     assert result.states == {"only": "completed"} and result.verified_ok
     with open_log(plan, tmp_path / "rehearsal") as log:
         events = log.events()
+    events = [e for e in events if e.event in ("go", "start", "complete")]   # not ticks, notices
     assert [e.event for e in events] == ["go", "start", "complete"]
     assert events[1].at == plan.phases[0].start > datetime.now(UTC) + timedelta(days=29)
     with open_log(plan, tmp_path / "real") as log, pytest.raises(EventRefused,
