@@ -182,8 +182,15 @@ def rehearse(plan: str | os.PathLike[str] | Plan, outputs: str | os.PathLike[str
                            "a fresh folder (--outputs DIR)")
     result = Rehearsal(model, folder, store)
     total = len(steps) + (1 if report else 0)
+    # Notices wait until the kernel has run a notebook: a rehearsal that cannot start its
+    # kernel leaves its log empty, not holding an announcement for a night that never ran.
+    waiting: list[tuple[str, str | None, datetime]] | None = []
+
     def notify(kind: str, phase: str | None, at: datetime) -> None:
-        _notify(result, store, kind, phase, at, send_to_channels)
+        if waiting is not None:
+            waiting.append((kind, phase, at))
+        else:
+            _notify(result, store, kind, phase, at, send_to_channels)
 
     with execute.Kernel() as kernel:
         notify("announcement", None, _announce_time(model, steps))
@@ -202,6 +209,10 @@ def rehearse(plan: str | os.PathLike[str] | Plan, outputs: str | os.PathLike[str
             outcome = execute_phase(model, step.phase, step.event, step.operator, step.reason,
                                     times.format_iso_utc(step.at), folder, SOURCE, store, kernel)
             result.notebooks.append(outcome.notebook)
+            if waiting is not None:
+                held, waiting = waiting, None
+                for notice in held:
+                    notify(*notice)
             if step.event == "start":
                 notify("in-progress", step.phase, step.at)
             if step.event in ("complete", "rolled-back"):

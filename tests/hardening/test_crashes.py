@@ -175,8 +175,10 @@ def test_killing_papermill_at_random_moments_never_breaks_or_duplicates(tmp_path
         notebook = tmp_path / f"{i:02d}-{phase}-{event}.ipynb"
         command = [str(PAPERMILL), str(ROOT / "runbooks" / "phase.ipynb"), str(notebook),
                    "-p", "plan", str(EXAMPLE), "-p", "phase", phase, "-p", "event", event,
-                   "-p", "operator", "ic", "-p", "outputs", str(outputs)]
-        rerun = ["phase", EXAMPLE, phase, event, "--operator", "ic", "--outputs", outputs]
+                   "-p", "operator", "ic", "-p", "reason", f"step {i}",   # complete: unticked
+                   "-p", "outputs", str(outputs)]
+        rerun = ["phase", EXAMPLE, phase, event, "--operator", "ic", "--reason", f"step {i}",
+                 "--outputs", outputs]
         _crash_and_rerun(outputs, command, rerun, phase, event, delay,
                          f"seed {SEED + 1} step {i} ({phase} {event}) killed after "
                          f"{delay:.2f}s")
