@@ -15,6 +15,10 @@ Warnings (`code`, then a line for people), at their boundaries:
 - `rollback-deadline-passed`: in progress, and now is after the deadline;
 - `forecast-past-rollback-deadline`: in progress, and the steps are forecast to finish after
   the deadline (decide now);
+- `fit-at-risk`: in progress, and the chance that the steps finish by the rollback deadline
+  (`p_before_rollback_deadline`: `risk.fit_probability`, 2,000 draws with a fixed seed from
+  where the steps stand) is below `alerts.fit_probability_warning` (0.8 by default); not
+  raised beside the two warnings above, which already say the steps will not fit;
 - `window-end-passed`: in progress or rolling back, and now is after the window's end;
 - `start-missed`: planned or approved (given its `go`, not started), and now is after the
   window's planned start.
@@ -23,7 +27,7 @@ Warnings (`code`, then a line for people), at their boundaries:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +40,8 @@ if TYPE_CHECKING:
     from .steps import StepGraph
 
 WARNINGS = ("rollback-deadline-soon", "rollback-deadline-passed",
-            "forecast-past-rollback-deadline", "window-end-passed", "start-missed")
+            "forecast-past-rollback-deadline", "fit-at-risk", "window-end-passed",
+            "start-missed")
 """Every warning code, most urgent first."""
 
 
@@ -95,6 +100,8 @@ class PhaseClock:
     rollback_deadline: datetime
     window_end: datetime
     warnings: list[ClockWarning] = field(default_factory=list)
+    p_before_rollback_deadline: float | None = None
+    """In progress with steps: the chance they finish by the rollback deadline (`risk`)."""
 
     @property
     def steps_done(self) -> int:
@@ -135,6 +142,7 @@ class PhaseClock:
                 "rollback_deadline_utc": _iso(self.rollback_deadline),
                 "minutes_to_rollback_deadline": _minutes(self.to_rollback_deadline),
                 "minutes_to_window_end": _minutes(self.to_window_end),
+                "p_before_rollback_deadline": _share(self.p_before_rollback_deadline),
                 "warnings": [w.to_dict() for w in self.warnings]}
 
 
@@ -200,6 +208,11 @@ def phase_clock(plan: Plan, phase: Phase, state: str, steps: Mapping[str, StepPr
     ends = [end for _, end in slots.values()]
     clock = PhaseClock(phase.id, state, as_of, rows, critical, started,
                        max(ends) if live and ends else None, phase.rollback_deadline, phase.end)
+    if live and phase.steps:
+        # numpy is imported only with a phase in progress: status stays quick otherwise.
+        from .risk import fit_probability
+
+        clock = replace(clock, p_before_rollback_deadline=fit_probability(plan, phase, clock))
     clock.warnings.extend(warnings(plan, phase, clock))
     return clock
 
@@ -275,6 +288,13 @@ def warnings(plan: Plan, phase: Phase, clock: PhaseClock) -> list[ClockWarning]:
                 f"steps forecast to finish at {times.format_both(clock.forecast_end, zone)}, "
                 f"{_span(clock.forecast_end - deadline)} after the rollback deadline: "
                 "decide now")))
+        fit, threshold = clock.p_before_rollback_deadline, plan.alerts.fit_probability_warning
+        worse = {"rollback-deadline-passed", "forecast-past-rollback-deadline"}
+        if fit is not None and fit < threshold and not worse & {w.code for w in out}:
+            out.append(ClockWarning("fit-at-risk", (
+                f"steps finish by the rollback deadline ({times.format_both(deadline, zone)}) "
+                f"in {fit:.1%} of draws from where they stand, below {threshold:.0%} "
+                "(alerts.fit_probability_warning)")))
     if clock.state in ("in-progress", "rolling-back") and now > phase.end:
         out.append(ClockWarning("window-end-passed", (
             f"window ended {_span(now - phase.end)} ago ({times.format_both(phase.end, zone)})"
@@ -296,6 +316,10 @@ def _span(delta: timedelta) -> str:
 
 def _iso(instant: datetime | None) -> str | None:
     return times.format_iso_utc(instant) if instant is not None else None
+
+
+def _share(p: float | None) -> float | None:
+    return None if p is None else round(p, 4)
 
 
 def _minutes(delta: timedelta | None) -> float | None:

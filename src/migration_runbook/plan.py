@@ -159,8 +159,19 @@ class Alerts(_Model):
     rollback_deadline_warning: timedelta = timedelta(minutes=15)
     """Warn `rollback-deadline-soon` this long before a running phase's rollback deadline."""
 
+    fit_probability_warning: float = Field(default=0.8, gt=0, le=1, allow_inf_nan=False)
+    """Warn `fit-at-risk` when a running phase's chance of finishing its steps by the
+    rollback deadline (`risk`, conditioned on the night so far) falls below this."""
+
     _warning = field_validator("rollback_deadline_warning", mode="before")(
         lambda v: times.parse_duration(v))
+
+    @field_validator("fit_probability_warning", mode="before")
+    @classmethod
+    def _a_probability(cls, value: Any) -> Any:
+        if isinstance(value, bool):     # YAML's true would pass as 1
+            raise ValueError(f"must be a number above 0 and at most 1, not {str(value).lower()}")
+        return value
 
 
 class Estimates(_Model):

@@ -15,8 +15,16 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
+from migration_runbook.events import Event
 from migration_runbook.plan import Phase, load_plan
-from migration_runbook.risk import estimates, phase_risk, plan_risk, sample
+from migration_runbook.risk import (
+    estimates,
+    log_risk,
+    phase_risk,
+    plan_risk,
+    sample,
+    sample_beyond,
+)
 from tests.conftest import EXAMPLE, run_cli
 from tests.unit.test_plan import line_of, phase, plan_text, problems
 
@@ -239,3 +247,143 @@ def test_runbook_risk_refuses_an_invalid_plan_in_one_line(write_plan):
     assert done.stderr.strip().count("\n") == 0
     assert "high (30m) must not be shorter than duration (40m)" in done.stderr
     assert done.stdout == ""
+
+
+# --- on the night: forecast from where the phase stands ----------------------------------
+# One triangular step (60, 120, 240) in a 240-minute window with a 60-minute rollback: the
+# deadline is 180 minutes in, and F(x) = 1 - (240 - x)² / 21600 above the likely 120.
+
+def ev(plan, seq: int, event: str, minute: float, step: str = "") -> Event:
+    """A log record `minute` minutes after phase a's window start."""
+    when = plan.phase("a").start + timedelta(minutes=minute)
+    return Event(seq=seq, plan=plan.id, phase="a", event=event, operator="op", reason="r",
+                 at=when, recorded_at=when, source="cli", notebook="",
+                 details={"step": step} if step else {})
+
+
+def night(plan, *ticks: tuple[str, float, str]) -> list[Event]:
+    """go 10 minutes before the window, start at its start, then (event, minute, step)."""
+    events = [ev(plan, 1, "go", -10), ev(plan, 2, "start", 0)]
+    return events + [ev(plan, n, e, m, s) for n, (e, m, s) in enumerate(ticks, start=3)]
+
+
+def live(plan, events, minute: float, runs: int = RUNS, seed: int = 11):
+    moment = plan.phase("a").start + timedelta(minutes=minute)
+    [result] = log_risk(plan, events, moment, runs=runs, seed=seed, keep_samples=True)
+    return result
+
+
+@pytest.fixture
+def triangle(write_plan):
+    return load_plan(write_plan(one_phase(f"steps:\n  - {{id: copy, name: Copy, {TRIANGLE}}}\n")))
+
+
+def test_a_step_running_for_150_minutes_fits_five_nights_in_nine(triangle):
+    # P(T <= 180 | T > 150) = (F(180) - F(150)) / (1 - F(150)) = (8100 - 3600) / 8100 = 5/9.
+    result = live(triangle, night(triangle, ("step-start", 0, "copy")), 150)
+    assert result.state == "in-progress" and result.basis == "live"
+    assert result.p_before_rollback_deadline == pytest.approx(5 / 9, abs=four_se(5 / 9))
+    assert result.finish.min() >= 150 and result.finish.max() <= 240
+    # Median: (240 - x)² = 8100 / 2, x = 240 - sqrt(4050).
+    median = 240 - math.sqrt(4050)
+    density = 2 * (240 - median) / 8100
+    assert result.p50_minutes == pytest.approx(median, abs=4 * 0.5 / math.sqrt(RUNS) / density)
+    assert result.as_dict()["state"] == "in-progress"
+
+
+def test_a_step_running_less_than_its_likely_duration_is_conditioned_too(triangle):
+    # Started at 10, running for 80 at 90: it ends by 180 if T <= 170; F(80) = 20² / 10800.
+    # P = (F(170) - F(80)) / (1 - F(80)) = (1 - 4900/21600 - 400/10800) / (1 - 400/10800).
+    result = live(triangle, night(triangle, ("step-start", 10, "copy")), 90)
+    p = (1 - 4900 / 21600 - 400 / 10800) / (1 - 400 / 10800)
+    assert result.p_before_rollback_deadline == pytest.approx(p, abs=four_se(p))
+
+
+def test_a_step_running_past_its_high_ends_now(triangle):
+    result = live(triangle, night(triangle, ("step-start", 0, "copy")), 250, runs=100)
+    assert result.p_before_rollback_deadline == 0.0
+    assert result.p50_minutes == result.p90_minutes == pytest.approx(250)
+
+
+def test_a_done_step_fits_or_not_by_when_it_ended(triangle):
+    early = night(triangle, ("step-start", 0, "copy"), ("step-done", 170, "copy"))
+    result = live(triangle, early, 175, runs=100)
+    assert result.p_before_rollback_deadline == 1.0 and result.p50_minutes == 170
+    assert result.criticality == {"copy": 1.0}
+    late = night(triangle, ("step-start", 0, "copy"), ("step-done", 190, "copy"))
+    result = live(triangle, late, 195, runs=100)
+    assert result.p_before_rollback_deadline == 0.0 and result.p90_minutes == 190
+
+
+def test_steps_not_started_begin_no_earlier_than_now(write_plan):
+    # freeze done at 5; copy (fixed 60m) not started: at 100 it ends at 160 (fits), at 150
+    # at 210 (does not): the estimate alone would say 65.
+    plan = load_plan(write_plan(one_phase(
+        "steps:\n  - {id: freeze, name: Freeze, duration: 5m}\n"
+        "  - {id: copy, name: Copy, duration: 60m}\n")))
+    events = night(plan, ("step-start", 0, "freeze"), ("step-done", 5, "freeze"))
+    assert live(plan, events, 100, runs=50).p50_minutes == 160
+    at_150 = live(plan, events, 150, runs=50)
+    assert at_150.p50_minutes == 210 and at_150.p_before_rollback_deadline == 0.0
+    # freeze ended long before copy can start: only copy is on the longest path.
+    assert at_150.criticality == {"freeze": 0.0, "copy": 1.0}
+
+
+def test_a_step_after_a_running_one_waits_for_its_conditioned_end(write_plan):
+    # copy (triangular) running for 150 at 150, then switch (10m): fits if copy <= 170:
+    # P(T <= 170 | T > 150) = (8100 - 4900) / 8100 = 32/81.
+    plan = load_plan(write_plan(one_phase(
+        f"steps:\n  - {{id: copy, name: Copy, {TRIANGLE}}}\n"
+        "  - {id: switch, name: Switch, duration: 10m}\n")))
+    result = live(plan, night(plan, ("step-start", 0, "copy")), 150)
+    assert result.p_before_rollback_deadline == pytest.approx(32 / 81, abs=four_se(32 / 81))
+    assert result.criticality == {"copy": 1.0, "switch": 1.0}
+
+
+def test_a_running_pert_step_is_drawn_beyond_what_it_has_lasted():
+    # The conditioned draw against rejection sampling of the Beta distribution itself.
+    points, elapsed = (60.0, 120.0, 240.0), 150.0
+    drawn = sample_beyond(np.random.default_rng(4), points, elapsed, RUNS, "pert")
+    assert drawn.min() >= elapsed and drawn.max() <= 240
+    alpha, beta = 1 + 4 * 60 / 180, 1 + 4 * 120 / 180
+    plain = 60 + 180 * np.random.default_rng(5).beta(alpha, beta, 2_000_000)
+    beyond = plain[plain > elapsed]
+    assert drawn.mean() == pytest.approx(beyond.mean(),
+                                         abs=4 * beyond.std() / math.sqrt(RUNS))
+    p = float(np.mean(beyond <= 180))
+    assert float(np.mean(drawn <= 180)) == pytest.approx(p, abs=four_se(p))
+
+
+def test_a_fixed_running_step_takes_its_duration_or_ends_now():
+    rng = np.random.default_rng(0)
+    assert (sample_beyond(rng, (30.0, 30.0, 30.0), 10.0, 5) == 30).all()
+    assert (sample_beyond(rng, (30.0, 30.0, 30.0), 45.0, 5) == 45).all()
+
+
+def test_decided_phases_are_reported_as_they_ended(triangle):
+    done = night(triangle, ("step-start", 0, "copy"), ("step-done", 170, "copy"))
+    completed = live(triangle, [*done, ev(triangle, 5, "complete", 172)], 200)
+    assert (completed.state, completed.basis, completed.runs) == ("completed", "decided", 0)
+    assert completed.p_before_rollback_deadline == 1.0 and completed.p50_minutes == 170
+    assert completed.as_dict() == {
+        "id": "a", "runs": 0, "p50_minutes": 170.0, "p90_minutes": 170.0,
+        "p_before_rollback_deadline": 1.0, "criticality": {}, "state": "completed",
+        "basis": "decided"}
+    back = night(triangle, ("step-start", 0, "copy"))
+    back += [ev(triangle, 4, "rollback", 180), ev(triangle, 5, "rolled-back", 220)]
+    rolled = live(triangle, back, 230)
+    assert rolled.state == "rolled-back" and rolled.p_before_rollback_deadline == 0.0
+    assert rolled.as_dict()["p50_minutes"] is None
+
+
+def test_a_planned_phase_is_forecast_from_its_window_or_from_now_once_it_began(triangle):
+    before = live(triangle, [], -30)
+    assert (before.state, before.basis) == ("planned", "plan")
+    assert before.p_before_rollback_deadline == pytest.approx(5 / 6, abs=four_se(5 / 6))
+    [alone] = plan_risk(triangle, runs=RUNS, seed=11, keep_samples=True)
+    assert (alone.finish == before.finish).all()        # the same draws as without a log
+    # 60 minutes late and not started: it fits only if the step takes at most 120:
+    # F(120) = 60² / (180 · 60) = 1/3.
+    late = live(triangle, [ev(triangle, 1, "go", -10)], 60)
+    assert late.state == "approved"
+    assert late.p_before_rollback_deadline == pytest.approx(1 / 3, abs=four_se(1 / 3))
