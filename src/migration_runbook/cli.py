@@ -315,6 +315,7 @@ WARNING_STYLE = {"rollback-deadline-passed": "bold white on red",
                  "forecast-past-rollback-deadline": "bold red",
                  "window-end-passed": "bold red",
                  "rollback-deadline-soon": "bold yellow",
+                 "fit-at-risk": "bold yellow",
                  "start-missed": "yellow"}
 
 
@@ -341,6 +342,8 @@ def _clock_block(model: Any, clocks: dict, zone: Any) -> Any:
         text += f"; elapsed {times.format_duration(clock.elapsed)}"
         if clock.forecast_end is not None:
             text += f"; forecast end {times.format_both(clock.forecast_end, zone)}"
+        if clock.p_before_rollback_deadline is not None:
+            text += f", {clock.p_before_rollback_deadline:.1%} by the rollback deadline"
         text += (f"; rollback deadline {_countdown(clock.to_rollback_deadline)}; window end "
                  f"{_countdown(clock.to_window_end)}")
         lines.append(Text(_visible(text)))
@@ -983,26 +986,52 @@ def store_copy(source: str, target: str, plans: tuple[str, ...]) -> None:
               help="Draw reproducibly (a whole number); default fresh randomness.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
               show_default=True)
-def risk(plan: str, runs: int, seed: int | None, fmt: str) -> None:
+@click.option("--outputs", default=None, help="Forecast from the night's log in this run folder "
+              "(events.sqlite) as it stands; default: from the plan alone.")
+@click.option("--store", default=None, help="Forecast from the log in this event store URL "
+              "(sqlite:///PATH, postgresql://...).")
+@click.option("--as-of", "as_of", default=None, help="With a log: the moment to forecast from, "
+              "'YYYY-MM-DD HH:MM' in the plan's zone or ISO 8601 with an offset; default now.")
+def risk(plan: str, runs: int, seed: int | None, fmt: str, outputs: str | None,
+         store: str | None, as_of: str | None) -> None:
     """Will each phase's steps fit? A Monte Carlo over the step graph from the steps'
     low/duration/high estimates: finish time p50/p90 (minutes after the window's start), the
-    chance of finishing by the rollback deadline, and each step's criticality."""
-    from .risk import plan_risk
+    chance of finishing by the rollback deadline, and each step's criticality. With a log
+    (--outputs/--store), each phase is forecast from where it stands at --as-of."""
+    from .risk import log_risk, plan_risk
 
     model = load_plan(plan)
-    results = plan_risk(model, runs=runs, seed=seed)
+    with_log = bool(outputs or store or as_of)
+    if with_log:
+        from .events import open_log
+
+        with open_log(model, outputs, store) as event_log:
+            events, location = event_log.events(), event_log.location
+        moment = _as_of(model, as_of, events) or times.now()
+        results = log_risk(model, events, moment, runs=runs, seed=seed)
+    else:
+        results = plan_risk(model, runs=runs, seed=seed)
     if fmt == "json":
         _print_json([r.as_dict() for r in results])
         return
-    _print_table(
-        f"{model.title} - will it fit? ({runs:,} runs, {model.estimates.distribution}"
-        f"{'' if seed is None else f', seed {seed}'})",
-        ["phase", "p50", "p90", "rollback by", "P(by rollback deadline)", "most critical steps"],
-        [[r.id, _minutes_text(r.p50_minutes), _minutes_text(r.p90_minutes),
-          _minutes_text(r.deadline_minutes), f"{r.p_before_rollback_deadline:.1%}",
-          ", ".join(f"{step} {share:.0%}" for step, share in
-                    sorted(r.criticality.items(), key=lambda kv: -kv[1])[:3]) or "-"]
-         for r in results])
+    title = (f"{model.title} - will it fit? ({runs:,} runs, {model.estimates.distribution}"
+             f"{'' if seed is None else f', seed {seed}'})")
+    columns = ["phase", "p50", "p90", "rollback by", "P(by rollback deadline)",
+               "most critical steps"]
+    if with_log:
+        title += (f" - from {len(events)} events in {location} as of "
+                  f"{times.format_both(moment, model.zone)}")
+        columns.insert(1, "state")
+    rows = []
+    for r in results:
+        row = [r.id, _minutes_text(r.p50_minutes), _minutes_text(r.p90_minutes),
+               _minutes_text(r.deadline_minutes), f"{r.p_before_rollback_deadline:.1%}",
+               ", ".join(f"{step} {share:.0%}" for step, share in
+                         sorted(r.criticality.items(), key=lambda kv: -kv[1])[:3]) or "-"]
+        if with_log:
+            row.insert(1, r.state if r.basis != "decided" else f"{r.state} (decided)")
+        rows.append(row)
+    _print_table(title, columns, rows)
 
 
 @cli.command()
@@ -1023,11 +1052,15 @@ def calibrate(plan: str, runs: tuple[str, ...], output: str) -> None:
                   "new low / likely / high"], table_rows(changes))
 
 
-def _minutes_text(minutes: float) -> str:
-    """Minutes after the window's start as people write durations: '+2h 16m'."""
+def _minutes_text(minutes: float | None) -> str:
+    """Minutes after the window's start as people write durations: '+2h 16m' ('-' for none,
+    '-10m' before the start)."""
     from datetime import timedelta
 
-    return "+" + times.format_duration(timedelta(minutes=minutes))
+    if minutes is None:
+        return "-"
+    sign = "+" if minutes >= 0 else "-"
+    return sign + times.format_duration(timedelta(minutes=abs(minutes)))
 
 
 def _zone(tz: str | None, default: Any) -> Any:

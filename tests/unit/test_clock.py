@@ -228,3 +228,40 @@ def test_step_timeline_spec_matches_plotly_and_shares_the_figure_config(plan):
     assert bars == {"planned, critical path": 3, "planned": 1, "actual: done": 1,
                     "actual: failed": 1, "actual: running": 1, "skipped": 1}
     assert [s["name"] for s in spec["layout"]["shapes"]] == ["rollback deadline", "now"]
+
+
+# --- the chance of fitting ----------------------------------------------------------------
+
+def test_fixed_estimates_give_the_forecast_as_a_certainty_without_drawing(plan):
+    from migration_runbook.clock import fit
+    from migration_runbook.risk import fit_probability
+
+    base = [("step-start", 0, "freeze"), ("step-done", 30, "freeze")]
+    for hot, minute, expected in ((65, 66, 1.0), (66, 67, 0.0), (40, 200, 0.0)):
+        events = log(*base, ("step-start", hot, "hot"), ("step-skip", hot, "cold"))
+        clock = clock_at(plan, events, minute)
+        assert clock.p_before_rollback_deadline == expected
+        # The same figure the Monte Carlo draws.
+        assert fit(plan, plan.phase("db"), clock) == fit_probability(plan, plan.phase("db"),
+                                                                      clock) == expected
+    assert clocks(plan, [], at(5))["db"].p_before_rollback_deadline is None   # not started
+
+
+def test_fit_at_risk_below_the_plan_key_and_not_beside_a_worse_warning(write_plan):
+    # hot (60, 120, 360) from 0:35, freeze done at 0:30, cold skipped: at 1:00 the steps end
+    # by 3:15 if hot takes at most 150: P = 1 - 210² / (300 · 240) = 0.3875 (the likely
+    # forecast, hot to 2:35 and switch to 2:45, fits).
+    text = PLAN.replace("duration: 2h", "low: 1h, duration: 2h, high: 6h")
+    events = log(("step-start", 0, "freeze"), ("step-done", 30, "freeze"),
+                 ("step-start", 35, "hot"), ("step-skip", 35, "cold"))
+    plan = load_plan(write_plan(text))
+    clock = clock_at(plan, events, 60)
+    assert clock.p_before_rollback_deadline == pytest.approx(1 - 210 ** 2 / 72000, abs=0.045)
+    assert codes(clock) == ["fit-at-risk"]
+    assert clock.to_dict()["p_before_rollback_deadline"] == clock.p_before_rollback_deadline
+    relaxed = load_plan(write_plan(text.replace("phases:", "alerts: {fit_probability_warning: "
+                                                           "0.3}\nphases:")))
+    assert codes(clock_at(relaxed, events, 60)) == []
+    # Past the deadline (hot forecast to end now), the warnings already say it will not fit.
+    assert codes(clock_at(plan, events, 200)) == ["rollback-deadline-passed",
+                                                  "forecast-past-rollback-deadline"]
