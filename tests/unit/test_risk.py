@@ -15,7 +15,7 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
-from migration_runbook.events import Event
+from migration_runbook.events import Event, open_log
 from migration_runbook.plan import Phase, load_plan
 from migration_runbook.risk import (
     estimates,
@@ -387,3 +387,88 @@ def test_a_planned_phase_is_forecast_from_its_window_or_from_now_once_it_began(t
     late = live(triangle, [ev(triangle, 1, "go", -10)], 60)
     assert late.state == "approved"
     assert late.p_before_rollback_deadline == pytest.approx(1 / 3, abs=four_se(1 / 3))
+
+
+# --- the command with a log ----------------------------------------------------------------
+
+@pytest.fixture
+def running(write_plan, tmp_path):
+    """The triangular step's plan and a run folder where it has run since the window began
+    (09:00 UTC)."""
+    path = write_plan(one_phase(f"steps:\n  - {{id: copy, name: Copy, {TRIANGLE}}}\n"))
+    outputs = tmp_path / "run"
+    with open_log(load_plan(path), outputs) as log:
+        log.record("a", "go", "alice", at="2020-09-07T08:50:00Z")
+        log.record("a", "start", "alice", at="2020-09-07T09:00:00Z")
+        log.record_step("a", "copy", "start", "bob", at="2020-09-07T09:00:00Z")
+    return path, outputs
+
+
+def test_runbook_risk_with_a_log_forecasts_from_where_the_phase_stands(running):
+    path, outputs = running
+    done = run_cli("risk", path, "--outputs", outputs, "--as-of", "2020-09-07T11:30:00Z",
+                   "--runs", "5000", "--seed", "3", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.startswith("--as-of ")            # echoed, as `runbook status` does
+    [row] = json.loads(done.stdout)
+    assert (row["state"], row["basis"], row["runs"]) == ("in-progress", "live", 5000)
+    assert row["p_before_rollback_deadline"] == pytest.approx(5 / 9, abs=four_se(5 / 9, 5000))
+    table = run_cli("risk", path, "--outputs", outputs, "--as-of", "2020-09-07T11:30:00Z",
+                    "--runs", "5000", "--seed", "3")
+    assert table.returncode == 0, table.stderr
+    assert "in-progress" in table.stdout and "as of" in table.stdout
+    assert f"{row['p_before_rollback_deadline']:.1%}" in table.stdout
+    # Before the step started, the same log reads as the plan alone would: 5/6.
+    [early] = json.loads(run_cli("risk", path, "--outputs", outputs, "--as-of",
+                                 "2020-09-07T08:00:00Z", "--runs", "5000", "--seed", "3",
+                                 "--format", "json").stdout)
+    assert (early["state"], early["basis"]) == ("planned", "plan")
+    [alone] = json.loads(run_cli("risk", path, "--runs", "5000", "--seed", "3", "--format",
+                                 "json").stdout)
+    assert {k: v for k, v in early.items() if k not in ("state", "basis")} == alone
+
+
+def test_runbook_risk_reports_a_completed_phase_as_decided(running):
+    path, outputs = running
+    with open_log(load_plan(path), outputs) as log:
+        log.record_step("a", "copy", "done", "bob", at="2020-09-07T12:10:00Z")
+        log.record("a", "complete", "alice", at="2020-09-07T12:12:00Z")
+    done = run_cli("risk", path, "--outputs", outputs, "--as-of", "2020-09-07T12:30:00Z",
+                   "--format", "json")
+    assert done.returncode == 0, done.stderr
+    [row] = json.loads(done.stdout)
+    assert row == {"id": "a", "runs": 0, "p50_minutes": 190.0, "p90_minutes": 190.0,
+                   "p_before_rollback_deadline": 0.0, "criticality": {},
+                   "state": "completed", "basis": "decided"}
+    table = run_cli("risk", path, "--outputs", outputs, "--as-of", "2020-09-07T12:30:00Z")
+    assert "completed (decided)" in table.stdout and "+3h 10m" in table.stdout
+
+
+def test_runbook_risk_refuses_a_bad_or_future_as_of_in_one_line(running):
+    path, outputs = running
+    done = run_cli("risk", path, "--outputs", outputs, "--as-of", "tonight")
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.startswith("--as-of: invalid time 'tonight'")
+    assert len(done.stderr.splitlines()) == 1
+    future = run_cli("risk", path, "--outputs", outputs, "--as-of", "2999-01-01 00:00")
+    assert future.returncode == 1 and "in the future" in future.stderr
+    assert len(future.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("0", "Input should be greater than 0"),
+    ("1.5", "must be at most 1.0, not 1.5"),
+    ("true", "must be a number above 0 and at most 1, not true"),
+    ("often", "Input should be a valid number"),
+])
+def test_fit_probability_warning_is_a_probability(write_plan, value, message):
+    path = write_plan(one_phase("", head=f"alerts:\n  fit_probability_warning: {value}\n"))
+    [line] = problems(path)
+    assert line.startswith(f"{path}:2: alerts.fit_probability_warning")
+    assert message in line
+
+
+def test_fit_probability_warning_defaults_to_0_8(write_plan):
+    assert load_plan(write_plan(one_phase(""))).alerts.fit_probability_warning == 0.8
+    path = write_plan(one_phase("", head="alerts: {fit_probability_warning: 1}\n"))
+    assert load_plan(path).alerts.fit_probability_warning == 1.0
