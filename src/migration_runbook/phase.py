@@ -431,7 +431,10 @@ class PhaseRun:
             left = clock.to_rollback_deadline
             view.line(
                 f"Forecast end of the steps: {_when(clock.forecast_end, zone)}; rollback "
-                f"deadline {_left(left)}; window end {_left(clock.to_window_end)}.")
+                f"deadline {_left(left)}; window end {_left(clock.to_window_end)}."
+                + ("" if clock.p_before_rollback_deadline is None else
+                   f" {clock.p_before_rollback_deadline:.1%} chance the steps finish by the "
+                   "rollback deadline."))
         view.table(["id", "step", "owner", "state", "planned", "actual", "forecast",
                     "critical path"],
                    [[s.id, s.name, s.owner, s.state, _span(s.planned_start, s.planned_end, zone),

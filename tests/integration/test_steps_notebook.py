@@ -55,7 +55,8 @@ def test_phase_notebook_shows_the_steps_on_the_clock_and_their_timeline(ticked, 
     assert "forecast-past-rollback-deadline: steps forecast to finish at Tue 8 Sep 00:10 NZST" \
         not in text    # cold was skipped: hot ends now (11:50), switch to 12:00, before 12:15
     assert "Forecast end of the steps: Tue 8 Sep 00:00 NZST (Mon 7 Sep 12:00 UTC); rollback " \
-           "deadline in 25m; window end in 1h 10m." in text
+           "deadline in 25m; window end in 1h 10m. 100.0% chance the steps finish by the " \
+           "rollback deadline." in text
     assert "hot | Copy hot tables |  | running | 21:30 NZST - 23:30 NZST | 21:41 NZST - | " \
            "21:41 NZST - 23:50 NZST | yes" in text
     assert "cold | Copy cold tables |  | skipped |" in text
