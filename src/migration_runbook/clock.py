@@ -16,9 +16,9 @@ Warnings (`code`, then a line for people), at their boundaries:
 - `forecast-past-rollback-deadline`: in progress, and the steps are forecast to finish after
   the deadline (decide now);
 - `fit-at-risk`: in progress, and the chance that the steps finish by the rollback deadline
-  (`p_before_rollback_deadline`: `risk.fit_probability`, 2,000 draws with a fixed seed from
-  where the steps stand) is below `alerts.fit_probability_warning` (0.8 by default); not
-  raised beside the two warnings above, which already say the steps will not fit;
+  (`p_before_rollback_deadline`, see `fit`: 2,000 draws with a fixed seed from where the
+  steps stand) is below `alerts.fit_probability_warning` (0.8 by default); not raised beside
+  the two warnings above, which already say the steps will not fit;
 - `window-end-passed`: in progress or rolling back, and now is after the window's end;
 - `start-missed`: planned or approved (given its `go`, not started), and now is after the
   window's planned start.

@@ -284,9 +284,11 @@ def _where_steps_stand(phase: Phase, clock: PhaseClock, points: np.ndarray,
     their actual duration (done, skipped) or a conditioned draw (running)."""
     fixed: list[float | None] = [None] * len(durations)
     moment = _minutes(clock.as_of - phase.start)
-    for i, step in enumerate(clock.steps):
+    index = {s.id: s.index for s in phase.graph.steps}
+    for step in clock.steps:
         if step.forecast_start is None or step.state not in (*_FINISHED, "running"):
             continue
+        i = index[step.id]
         start = _minutes(step.forecast_start - phase.start)
         fixed[i] = start
         if step.state == "running":

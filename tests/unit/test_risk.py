@@ -472,3 +472,12 @@ def test_fit_probability_warning_defaults_to_0_8(write_plan):
     assert load_plan(write_plan(one_phase(""))).alerts.fit_probability_warning == 0.8
     path = write_plan(one_phase("", head="alerts: {fit_probability_warning: 1}\n"))
     assert load_plan(path).alerts.fit_probability_warning == 1.0
+
+
+def test_a_failed_step_is_drawn_again_from_now(write_plan):
+    plan = load_plan(write_plan(one_phase(
+        "steps:\n  - {id: freeze, name: Freeze, duration: 5m}\n"
+        "  - {id: copy, name: Copy, duration: 60m}\n")))
+    events = night(plan, ("step-start", 0, "freeze"), ("step-failed", 100, "freeze"))
+    result = live(plan, events, 150, runs=50)       # freeze 150-155 again, copy 155-215
+    assert result.p50_minutes == 215 and result.p_before_rollback_deadline == 0.0
