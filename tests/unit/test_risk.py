@@ -413,6 +413,10 @@ def test_runbook_risk_with_a_log_forecasts_from_where_the_phase_stands(running):
     [row] = json.loads(done.stdout)
     assert (row["state"], row["basis"], row["runs"]) == ("in-progress", "live", 5000)
     assert row["p_before_rollback_deadline"] == pytest.approx(5 / 9, abs=four_se(5 / 9, 5000))
+    by_url = run_cli("risk", path, "--store", f"sqlite:///{outputs / 'events.sqlite'}",
+                     "--as-of", "2020-09-07T11:30:00Z", "--runs", "5000", "--seed", "3",
+                     "--format", "json")
+    assert json.loads(by_url.stdout) == [row]
     table = run_cli("risk", path, "--outputs", outputs, "--as-of", "2020-09-07T11:30:00Z",
                     "--runs", "5000", "--seed", "3")
     assert table.returncode == 0, table.stderr
