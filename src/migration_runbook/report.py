@@ -27,7 +27,7 @@ import pandas as pd
 from markupsafe import Markup, escape
 
 from . import downtime as dt
-from . import times
+from . import outcomes, times
 from .errors import RunbookError
 from .files import install, output_target, write_atomic
 from .plan import Plan, impacts_frame, load_plan
@@ -195,16 +195,21 @@ class Report:
         return grouped
 
     def overrun(self, phase_id: str, attempt: pd.Series | dict[str, Any]) -> timedelta:
-        """How far an attempt ran past its window (a retry on another night gets a window of
-        the planned length from its own start)."""
+        """How far an attempt ran past the window it is held to (`outcomes.overrun`: a retry
+        on another night gets a window of the planned length from its own start)."""
         phase = self._phases.get(phase_id)
         if phase is None:   # renamed or removed since: no planned window to overrun
             return timedelta()
         start = pd.Timestamp(attempt["start_utc"]).to_pydatetime()
         end = attempt["end_utc"]
         end = self.as_of if pd.isna(end) else pd.Timestamp(end).to_pydatetime()
-        limit = phase.end if start < phase.end else start + phase.duration
-        return max(end - limit, timedelta())
+        return outcomes.overrun(phase, start, max(end, start))
+
+    @cached_property
+    def phase_outcomes(self) -> dict[str, outcomes.PhaseOutcome]:
+        """Each phase's outcome at the as-of time (`outcomes.phase_outcomes`): what ran, what
+        was deferred or not run, each attempt's start delay and overrun."""
+        return outcomes.phase_outcomes(self.plan, self.events, self.as_of)
 
     def downtime(self) -> pd.DataFrame:
         """Planned and actual downtime a service and level (see `downtime.downtime`)."""
@@ -372,8 +377,7 @@ class Report:
                 continue
             started = pd.Timestamp(started).to_pydatetime()
             begun = pd.Timestamp(a["start_utc"]).to_pydatetime()
-            deadline = phase.rollback_deadline if begun < phase.end else \
-                begun + (phase.rollback_deadline - phase.start)
+            deadline = outcomes.rollback_deadline(phase, begun)
             if started > deadline:
                 out.append((a["phase"], int(a["attempt"]), started - deadline))
         return out
@@ -522,10 +526,11 @@ class Report:
             else:
                 took = f"still rolling back after {_length(pd.Timestamp(self.as_of) - started)}"
             late = ""
-            if phase is not None and not pd.isna(started) and \
-                    started > pd.Timestamp(phase.rollback_deadline):
-                late = ("started after the rollback deadline "
-                        f"({self.when(phase.rollback_deadline)})")
+            if phase is not None and not pd.isna(started):
+                deadline = outcomes.rollback_deadline(
+                    phase, pd.Timestamp(a["start_utc"]).to_pydatetime())
+                if started > pd.Timestamp(deadline):
+                    late = f"started after the rollback deadline ({self.when(deadline)})"
             # A phase renamed or removed since its rollback keeps its row, under its old id.
             name = _lines(phase.name, f"({phase.id})") if phase is not None else \
                 _lines(a["phase"], "(not in this plan revision)")
