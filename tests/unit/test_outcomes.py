@@ -211,3 +211,27 @@ def test_a_next_night_attempt_inside_its_own_window_is_not_running_late(plan, tm
     with open_log(plan, outputs=tmp_path) as log, \
             pytest.raises(NoticeError, match="not running late"):
         extended(plan, CARRIER, log, as_of=utc(2020, 9, 8, 10))
+
+
+# --- the phase notebook -----------------------------------------------------------------
+
+def test_the_phase_notebook_progress_states_delay_overrun_and_deferred_as_status(plan,
+                                                                                  tmp_path):
+    from migration_runbook.phase import open_run
+
+    record(plan, tmp_path, [
+        (CARRIER, "go", "2020-09-07T08:50:00Z", ""),
+        (CARRIER, "start", "2020-09-07T09:00:00Z", ""),
+        (CARRIER, "rollback", "2020-09-07T11:00:00Z", "binds failing"),
+        (CARRIER, "rolled-back", "2020-09-07T11:40:00Z", ""),
+        (CARRIER, "go", "2020-09-08T08:50:00Z", "a night late"),
+        (CARRIER, "start", "2020-09-08T09:00:00Z", "a night late"),
+        (CARRIER, "complete", "2020-09-08T13:35:00Z", f"a night late; {UNTICKED}")])
+    run = open_run(str(EXAMPLE), CORE, "review", outputs=str(tmp_path),
+                   at="2020-09-09 02:00")
+    [(_, (columns, table))] = run.progress().blocks
+    rows = {row[1]: row for row in table}
+    assert columns[-2:] == ["start", "overrun"]
+    assert rows[CARRIER][-2:] == ["24h late", "+35m"]     # as `runbook status` says
+    assert rows[CORE][2] == "planned (not run)"           # its window ended unstarted
+    assert rows[WEB][2] == "planned (deferred)"
