@@ -321,9 +321,10 @@ class Report:
                 lines = [f"#{a.number}: {self.when(a.start)} to {ended} ({_length(length)}, "
                          f"{a.outcome})"]
                 if a.late_start:
-                    lines.append(f"{outcomes.delay_text(a.start_delay)} start"
-                                 + (" (its own window from then)" if a.rescheduled else ""))
-                actual_cells.append(" ".join(lines))
+                    lines.append(f"started {outcomes.delay_text(a.start_delay)}" + (
+                        f", held to {_length(p.duration)} from its start" if a.rescheduled
+                        else ""))
+                actual_cells.append("; ".join(lines))
                 if a.overrun > timedelta():
                     over_cells.append(f"#{a.number}: +{_length(a.overrun)}"
                                       + (" so far" if a.running else ""))
