@@ -228,21 +228,28 @@ def phase_outcomes(plan: Plan, events: Iterable[Event], as_of: datetime
     phases = {p.id: p for p in plan.phases}
     out: dict[str, PhaseOutcome] = {}
 
-    def judge(phase_id: str) -> PhaseOutcome:
-        if phase_id in out:
-            return out[phase_id]
-        phase = phases[phase_id]
-        mine = [measure(phase, r, as_of) for r in rows.get(phase_id, [])]
-        if mine:
-            result = PhaseOutcome(phase_id, mine[-1].outcome, mine)
-        else:
-            result = _unrun(phase, {d: judge(d) for d in phase.depends_on if d in phases},
-                            states.get(phase_id), no_go.get(phase_id), as_of, begun, plan)
-        out[phase_id] = result
-        return result
-
-    for p in plan.phases:
-        judge(p.id)
+    # Dependencies first, without recursion (a plan may list a long chain in any order; the
+    # plan loader refuses cycles).
+    for first in plan.phases:
+        stack = [first.id]
+        while stack:
+            phase_id = stack[-1]
+            if phase_id in out:
+                stack.pop()
+                continue
+            phase = phases[phase_id]
+            waiting = [d for d in phase.depends_on if d in phases and d not in out]
+            mine = [measure(phase, r, as_of) for r in rows.get(phase_id, [])]
+            if waiting and not mine:
+                stack.extend(waiting)
+                continue
+            stack.pop()
+            if mine:
+                out[phase_id] = PhaseOutcome(phase_id, mine[-1].outcome, mine)
+            else:
+                out[phase_id] = _unrun(
+                    phase, {d: out[d] for d in phase.depends_on if d in phases},
+                    states.get(phase_id), no_go.get(phase_id), as_of, begun, plan)
     return {p.id: out[p.id] for p in plan.phases}
 
 
