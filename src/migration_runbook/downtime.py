@@ -5,6 +5,13 @@ level is in its window; overlapping windows are counted once (a union, never a s
 arithmetic is on UTC instants, so a window across a DST change has its real length, whatever
 the clock face said.
 
+Only phases that ran (an attempt started by the as-of time) are compared, planned against
+actual: a phase that never ran (not run, deferred, or still to come: `outcomes.py`) has no
+actual downtime to set against its plan, so its planned time is given on its own
+(`planned_not_run`), never counted as time saved. A partial migration reads "4h actual vs 4h
+planned for the phases that ran; 8h planned for the phases not run", not "4h actual, 12h
+planned"; a service only unrun phases touch has no difference at all, not "0m ... 4h under".
+
 Inputs are the plan's `impacts_frame(plan)` (phase, service, service_name, level, start_utc,
 end_utc: the planned windows) and `states.actual_windows(plan, events)` (one row an attempt:
 phase, attempt, start_utc, end_utc (NaT while running), outcome, rollback_start_utc).
@@ -28,7 +35,8 @@ CUSTOMER_FACING_LEVEL = "unavailable"
 Interval = tuple[pd.Timestamp, pd.Timestamp]
 
 DOWNTIME_COLUMNS = ["service", "service_name", "level", "phases", "planned", "actual",
-                    "planned_minutes", "actual_minutes", "difference_minutes"]
+                    "planned_minutes", "actual_minutes", "difference_minutes", "ran",
+                    "phases_not_run", "planned_not_run", "planned_not_run_minutes"]
 INTERVAL_COLUMNS = ["phase", "attempt", "start_utc", "end_utc", "outcome", "running"]
 
 
@@ -87,15 +95,23 @@ def _spans(frame: pd.DataFrame, phases: Iterable[str]) -> list[Interval]:
     return [(r.start_utc, r.end_utc) for r in frame.itertuples(index=False) if r.phase in wanted]
 
 
+def phases_run(windows: pd.DataFrame, as_of: datetime) -> set[str]:
+    """The phases with an attempt started by `as_of`: the ones planned-vs-actual compares."""
+    return set(attempt_intervals(windows, as_of)["phase"])
+
+
 def downtime(impacts: pd.DataFrame, windows: pd.DataFrame, as_of: datetime) -> pd.DataFrame:
     """Planned and actual downtime of each service at each level that some phase plans for it.
 
     One row a (service, level), services in their order of first mention, levels worst first:
-    `phases` lists the phases impacting it at that level; `planned` is the union of those
-    phases' planned windows; `actual` the union of their actual attempts (see
-    `attempt_intervals`). Durations are `Timedelta`s, with minutes beside them.
+    `phases` lists the phases impacting it at that level; `planned` is the union of the
+    planned windows of those of them that ran (`phases_run`); `actual` the union of their
+    actual attempts (see `attempt_intervals`); `difference_minutes` actual minus planned, NaN
+    when none of them ran (`ran` False). `phases_not_run` and `planned_not_run` (the union of
+    their planned windows) are the rest. Durations are `Timedelta`s, with minutes beside them.
     """
     actual = attempt_intervals(windows, as_of)
+    ran = set(actual["phase"])
     planned = impacts[["phase", "start_utc", "end_utc"]].drop_duplicates("phase")
     rows = []
     down = impacts[impacts["level"].isin(DOWN_LEVELS)]
@@ -106,8 +122,11 @@ def downtime(impacts: pd.DataFrame, windows: pd.DataFrame, as_of: datetime) -> p
             phases = list(dict.fromkeys(mine.loc[mine["level"] == level, "phase"]))
             if not phases:
                 continue
-            planned_time = union_length(_spans(planned, phases))
+            done = [p for p in phases if p in ran]
+            left = [p for p in phases if p not in ran]
+            planned_time = union_length(_spans(planned, done))
             actual_time = union_length(_spans(actual, phases))
+            not_run = union_length(_spans(planned, left))
             rows.append({
                 "service": service,
                 "service_name": mine["service_name"].iloc[0],
@@ -117,14 +136,20 @@ def downtime(impacts: pd.DataFrame, windows: pd.DataFrame, as_of: datetime) -> p
                 "actual": pd.Timedelta(actual_time),
                 "planned_minutes": planned_time.total_seconds() / 60,
                 "actual_minutes": actual_time.total_seconds() / 60,
-                "difference_minutes": (actual_time - planned_time).total_seconds() / 60,
+                "difference_minutes": (actual_time - planned_time).total_seconds() / 60
+                if done else float("nan"),
+                "ran": bool(done),
+                "phases_not_run": left,
+                "planned_not_run": pd.Timedelta(not_run),
+                "planned_not_run_minutes": not_run.total_seconds() / 60,
             })
     return pd.DataFrame(rows, columns=DOWNTIME_COLUMNS)
 
 
 def customer_facing(impacts: pd.DataFrame, windows: pd.DataFrame,
                     as_of: datetime) -> tuple[timedelta, timedelta]:
-    """(planned, actual) time during which at least one service was unavailable.
+    """(planned, actual) time during which at least one service was unavailable, for the
+    phases that ran (`phases_run`; see `customer_facing_not_run` for the others).
 
     The union over every service of its unavailable time: two services down at once count
     once, so this is the time customers could not use *something*, not a sum per service.
@@ -132,4 +157,15 @@ def customer_facing(impacts: pd.DataFrame, windows: pd.DataFrame,
     phases = impacts.loc[impacts["level"] == CUSTOMER_FACING_LEVEL, "phase"].unique()
     planned = impacts[["phase", "start_utc", "end_utc"]].drop_duplicates("phase")
     actual = attempt_intervals(windows, as_of)
-    return union_length(_spans(planned, phases)), union_length(_spans(actual, phases))
+    ran = [p for p in phases if p in set(actual["phase"])]
+    return union_length(_spans(planned, ran)), union_length(_spans(actual, phases))
+
+
+def customer_facing_not_run(impacts: pd.DataFrame, windows: pd.DataFrame,
+                            as_of: datetime) -> timedelta:
+    """Planned customer-facing downtime of the phases that did not run by `as_of`."""
+    ran = phases_run(windows, as_of)
+    phases = [p for p in impacts.loc[impacts["level"] == CUSTOMER_FACING_LEVEL, "phase"].unique()
+              if p not in ran]
+    planned = impacts[["phase", "start_utc", "end_utc"]].drop_duplicates("phase")
+    return union_length(_spans(planned, phases))

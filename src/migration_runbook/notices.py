@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
-from . import times
+from . import outcomes, times
 from .errors import RunbookError
 from .files import write_atomic  # noqa: F401  (calendar and the CLI write notices with it)
 from .plan import NOTICE_KINDS, Phase, Plan
@@ -465,8 +465,7 @@ def expected_end(plan: Plan, phase_id: str, events: list[Any],
     end = clocks(plan, events, now)[phase.id].forecast_end
     if end is None:
         started = [e.at for e in events if e.phase == phase.id and e.event == "start"]
-        start = started[-1] if started else phase.start
-        end = max(phase.end, start + phase.duration)
+        end = outcomes.expected_end(phase, started[-1] if started else phase.start)
     if now >= end:
         end = now + FORECAST_STEP
     stamp = end.astimezone(UTC)
@@ -507,11 +506,12 @@ def extended(plan: Plan, phase_id: str, log: EventSource, fmt: str = "text",
              as_of: datetime | None = None) -> Notice:
     """A phase is running late: the new expected end, and what stays affected until then.
 
-    Refuses unless the phase is still running and its expected end is past its window."""
+    Refuses unless the phase is still running and its expected end is past the window it is
+    held to (`outcomes.held_window`: a retry the next night has its own)."""
     phase, events, started = _running(plan, phase_id, log, "extended",
                                       ("in-progress", "rolling-back"))
     end = expected_end(plan, phase.id, events, as_of)
-    if end <= phase.end:
+    if end <= outcomes.held_window(phase, started)[1]:
         raise NoticeError(f"phase '{phase.id}' is not running late: it is expected to end by "
                           f"{times.format_both(end, plan.zone)}, inside its window")
     view = next(v for v in phase_views(plan) if v.id == phase.id)

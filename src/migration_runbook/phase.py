@@ -381,7 +381,9 @@ class PhaseRun:
     # Progress so far ---------------------------------------------------------------------------
 
     def progress(self) -> View:
-        """Every phase's state and gate, planned start and the latest attempt's actual times."""
+        """Every phase's state and gate, planned start and the latest attempt's actual times,
+        with its start delay and overrun as `runbook status` and the report state them
+        (`outcomes.py`), and "deferred" or "not run" for a phase that has not run."""
         from .states import attempts, status_rows
 
         with self.log() as log:
@@ -392,11 +394,14 @@ class PhaseRun:
         for row, p in zip(status_rows(self.plan, events, now=self._now()), self.plan.phases,
                           strict=True):
             attempt = latest.get(p.id, {})
-            rows.append([row["order"], p.id, row["state"], row["gate"],
+            state = row["state"] + (f" ({row['outcome'].replace('-', ' ')})"
+                                    if row["outcome"] in ("deferred", "not-run") else "")
+            rows.append([row["order"], p.id, state, row["gate"],
                          times.format_both(p.start, zone), _when(attempt.get("start_utc"), zone),
-                         _when(attempt.get("end_utc"), zone)])
+                         _when(attempt.get("end_utc"), zone),
+                         row["start_delay_text"] if attempt else "-", row["overrun_text"]])
         return View().table(["#", "phase", "state", "gate", "planned start", "actual start",
-                             "actual end"], rows)
+                             "actual end", "start", "overrun"], rows)
 
     def steps(self) -> None:
         """Display the steps on the clock (`steps_view`) and their timeline (`step_timeline`):

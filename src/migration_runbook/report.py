@@ -10,7 +10,9 @@ network: the page reads the same with the network off.
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -27,7 +29,7 @@ import pandas as pd
 from markupsafe import Markup, escape
 
 from . import downtime as dt
-from . import times
+from . import outcomes, times
 from .errors import RunbookError
 from .files import install, output_target, write_atomic
 from .plan import Plan, impacts_frame, load_plan
@@ -43,11 +45,6 @@ KERNEL_WARM = ("migration_runbook.report", "migration_runbook.events", "migratio
                "plotly.graph_objects", "plotly.io")
 """What report.ipynb imports: a kernel started for it (`execute.Kernel(warm=...)`) imports
 these while `runbook report` is still reading the plan."""
-
-OUTCOME = {"planned": "not started", "approved": "approved, not started",
-           "held": "held (no-go)", "in-progress": "in progress", "completed": "completed",
-           "rolling-back": "rolling back", "rolled-back": "rolled back"}
-"""How each phase state reads in the summary."""
 
 
 class ReportError(RunbookError):
@@ -100,11 +97,16 @@ def _cell(value: Any) -> Markup:
     return escape(str(value))
 
 
-def table(columns: list[str], rows: Iterable[Iterable[Any]], css: str = "") -> Markup:
-    """An HTML table; every cell is escaped unless it is already `Markup`."""
+def table(columns: list[str], rows: Iterable[Iterable[Any]], css: str = "",
+          ids: Iterable[str] | None = None) -> Markup:
+    """An HTML table; every cell is escaped unless it is already `Markup`. `ids`: one anchor a
+    row (the executive summary links to them), or None."""
     head = "".join(f"<th>{escape(c)}</th>" for c in columns)
-    body = "".join("<tr>" + "".join(f"<td>{_cell(v)}</td>" for v in row) + "</tr>"
-                   for row in rows)
+    rows = list(rows)
+    anchors = list(ids) if ids is not None else [""] * len(rows)
+    body = "".join((f'<tr id="{escape(anchor)}">' if anchor else "<tr>")
+                   + "".join(f"<td>{_cell(v)}</td>" for v in row) + "</tr>"
+                   for row, anchor in zip(rows, anchors, strict=True))
     klass = f' class="report-table {escape(css)}"' if css else ' class="report-table"'
     return Markup(f"<table{klass}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
 
@@ -121,6 +123,45 @@ def _lines(*parts: Any) -> Markup:
 
 def _badge(text: str, kind: str) -> Markup:
     return Markup(f'<span class="badge badge-{escape(kind)}">{escape(text)}</span>')
+
+
+def _anchor(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "-", text)
+
+
+def phase_anchor(phase_id: str) -> str:
+    """The id of a phase's row in the summary's table."""
+    return "phase-" + _anchor(str(phase_id))
+
+
+def event_anchor(seq: Any) -> str:
+    """The id of an event's row in the decisions table."""
+    return "event-" + _anchor(str(seq))
+
+
+def rollback_anchor(phase_id: str, attempt: Any) -> str:
+    """The id of a rollback's row in the rollbacks table."""
+    return f"rollback-{_anchor(str(phase_id))}-{_anchor(str(attempt))}"
+
+
+def render_template(name: str, **context: Any) -> str:
+    """A report template under templates/ rendered with autoescape: text is escaped, `Markup`
+    (the report's own fragments) is not."""
+    return _environment().get_template(name).render(**context)
+
+
+@functools.cache
+def _environment() -> Any:
+    import jinja2
+
+    return jinja2.Environment(loader=jinja2.PackageLoader("migration_runbook", "templates"),
+                              autoescape=True, undefined=jinja2.StrictUndefined,
+                              trim_blocks=True, lstrip_blocks=True)
+
+
+def _outcome_kind(outcome: str) -> str:
+    return {"completed": "ok", "rolled-back": "bad", "rolling-back": "bad",
+            "in-progress": "warn", "deferred": "warn", "not-run": "warn"}.get(outcome, "muted")
 
 
 def _length(delta: timedelta | pd.Timedelta | None) -> str:
@@ -195,23 +236,46 @@ class Report:
         return grouped
 
     def overrun(self, phase_id: str, attempt: pd.Series | dict[str, Any]) -> timedelta:
-        """How far an attempt ran past its window (a retry on another night gets a window of
-        the planned length from its own start)."""
+        """How far an attempt ran past the window it is held to (`outcomes.overrun`: a retry
+        on another night gets a window of the planned length from its own start)."""
         phase = self._phases.get(phase_id)
         if phase is None:   # renamed or removed since: no planned window to overrun
             return timedelta()
         start = pd.Timestamp(attempt["start_utc"]).to_pydatetime()
         end = attempt["end_utc"]
         end = self.as_of if pd.isna(end) else pd.Timestamp(end).to_pydatetime()
-        limit = phase.end if start < phase.end else start + phase.duration
-        return max(end - limit, timedelta())
+        return outcomes.overrun(phase, start, max(end, start))
+
+    @cached_property
+    def phase_outcomes(self) -> dict[str, outcomes.PhaseOutcome]:
+        """Each phase's outcome at the as-of time (`outcomes.phase_outcomes`): what ran, what
+        was deferred or not run, each attempt's start delay and overrun."""
+        return outcomes.phase_outcomes(self.plan, self.events, self.as_of)
 
     def downtime(self) -> pd.DataFrame:
         """Planned and actual downtime a service and level (see `downtime.downtime`)."""
         return self._downtime.copy()
 
     def customer_facing(self) -> tuple[timedelta, timedelta]:
+        """(planned, actual) customer-facing downtime of the phases that ran."""
         return self._customer_facing
+
+    @cached_property
+    def customer_facing_not_run(self) -> timedelta:
+        """Planned customer-facing downtime of the phases that did not run (not compared)."""
+        return dt.customer_facing_not_run(self.impacts, self.windows, self.as_of)
+
+    def downtime_sentence(self) -> str:
+        """'13h 45m actual, 12h planned.' when every phase ran; for a partial migration
+        '4h actual vs 4h planned for the phases that ran; 8h planned for the phases not run.'"""
+        planned, actual = self.customer_facing()
+        left = self.customer_facing_not_run
+        if not left:
+            return f"{_length(actual)} actual, {_length(planned)} planned."
+        if not dt.phases_run(self.windows, self.as_of):
+            return f"none yet; {_length(left)} planned for the phases not run."
+        return (f"{_length(actual)} actual vs {_length(planned)} planned for the phases that "
+                f"ran; {_length(left)} planned for the phases not run.")
 
     # Computed once: the table, the figure and the summary all show them.
     @cached_property
@@ -222,75 +286,148 @@ class Report:
     def _customer_facing(self) -> tuple[timedelta, timedelta]:
         return dt.customer_facing(self.impacts, self.windows, self.as_of)
 
-    def summary(self) -> Html:
-        """Executive summary: the outcome, each phase's result, overruns, rollbacks, downtime."""
+    def summary_data(self) -> dict[str, Any]:
+        """What the executive summary says, for templates/report/summary.html.j2: the outcome
+        first, then the exceptions a reviewer looks for (each with the anchor of its row
+        below), then the facts, then one row a phase. Words come from `outcomes.py`."""
         outcome = self.outcome()
-        counts: dict[str, int] = {}
-        for p in self.plan.phases:
-            label = OUTCOME.get(self.states.get(p.id, "planned"), "not started")
-            counts[label] = counts.get(label, 0) + 1
-        kind = {"completed": "ok", "not started": "muted", "in progress": "warn"}.get(outcome,
-                                                                                       "bad")
-        head = Markup(f"<p class='report-outcome'>Outcome: {_badge(outcome, kind)} &mdash; "
-                      f"{escape(_counts_text(counts, len(self.plan.phases)))}</p>")
-        planned, actual = self.customer_facing()
-        rollbacks = self.windows[self.windows["outcome"].isin(["rolled-back", "rolling-back"])]
-        overruns = []
+        found = self.phase_outcomes
+        total = len(self.plan.phases)
+        done = sum(1 for o in found.values() if o.outcome == "completed")
+        rolled = [p.name for p in self.plan.phases
+                  if found[p.id].outcome in ("rolled-back", "rolling-back")]
+        running = [p.name for p in self.plan.phases if found[p.id].outcome == "in-progress"]
+        stopped = [p.name for p in self.plan.phases if found[p.id].outcome == "not-run"]
+        if outcome == "completed":
+            headline = f"all {total} phases completed"
+        elif outcome == "not started":
+            headline = "no phase has started"
+        else:
+            headline = f"{done} of {total} phases completed"
+            if rolled:
+                headline += "; rolled back at " + ", ".join(rolled)
+            if running:
+                headline += "; in progress: " + ", ".join(running)
+            if stopped:
+                headline += "; not run: " + ", ".join(stopped)
+        counts = outcomes.summary_counts(found)
         rows = []
         for order, p in enumerate(self.plan.phases, start=1):
-            state = self.states.get(p.id, "planned")
-            attempts = self._attempts_of.get(p.id, [])
+            result = found[p.id]
             actual_cells, over_cells = [], []
-            for a in attempts:
-                end = a["end_utc"]
-                length = (pd.Timestamp(self.as_of) if pd.isna(end) else end) - a["start_utc"]
-                actual_cells.append(
-                    f"#{a['attempt']}: {self.when(a['start_utc'])} to "
-                    f"{self.when(end) if not pd.isna(end) else 'still ' + a['outcome']} "
-                    f"({_length(length)}, {a['outcome']})")
-                over = self.overrun(p.id, a)
-                if over > timedelta():
-                    over_cells.append(f"#{a['attempt']}: +{_length(over)}")
-                    overruns.append(f"{p.name} (attempt {a['attempt']}) by {_length(over)}")
-            rows.append([order, _lines(p.name, f"({p.id})"),
-                         _badge(OUTCOME.get(state, state), _state_kind(state)),
-                         _lines(self.when(p.start), f"to {self.when(p.end)}",
-                                f"{_length(p.duration)}"),
-                         _lines(*actual_cells) if actual_cells else "-",
-                         _lines(*over_cells) if over_cells else "none",
-                         sum(a["outcome"] in ("rolled-back", "rolling-back")
-                             for a in attempts)])
-        late = self.late_rollbacks()
+            for a in result.attempts:
+                length = (a.end or max(self.as_of, a.start)) - a.start
+                ended = self.when(a.end) if a.end else f"still {a.outcome}"
+                lines = [f"#{a.number}: {self.when(a.start)} to {ended} ({_length(length)}, "
+                         f"{a.outcome})"]
+                if a.late_start:
+                    lines.append(f"started {outcomes.delay_text(a.start_delay)}" + (
+                        f", held to {_length(p.duration)} from its start" if a.rescheduled
+                        else ""))
+                actual_cells.append("; ".join(lines))
+                if a.overrun > timedelta():
+                    over_cells.append(f"#{a.number}: +{_length(a.overrun)}"
+                                      + (" so far" if a.running else ""))
+            rows.append({
+                "id": phase_anchor(p.id),
+                "cells": [order, _lines(p.name, f"({p.id})"),
+                          _lines(_badge(result.label, _outcome_kind(result.outcome)),
+                                 result.reason),
+                          _lines(self.when(p.start), f"to {self.when(p.end)}",
+                                 f"{_length(p.duration)}"),
+                          _lines(*actual_cells) if actual_cells else "-",
+                          _lines(*over_cells) if over_cells else "none",
+                          sum(a.outcome in ("rolled-back", "rolling-back")
+                              for a in result.attempts)]})
         step_overruns = [f"{self._phase_name(r['phase'])}: {r['step']} by "
                          f"{_length(r['overrun'])}" for r in self.step_rows()
                          if r["overrun"] > timedelta()]
         facts = [
-            "Late rollbacks: " + ("; ".join(
-                f"{self._phase_name(phase)} (attempt {attempt}) started {_length(by)} after "
-                "its rollback deadline" for phase, attempt, by in late) if late else "none")
-            + ".",
-            "Overruns: " + ("; ".join(overruns) if overruns else "none") + ".",
             *(["Steps that overran: " + "; ".join(step_overruns[:10])
                + (f" and {len(step_overruns) - 10} more" if len(step_overruns) > 10 else "")
                + "."] if step_overruns else []),
-            f"Total customer-facing downtime: {_length(actual)} actual, {_length(planned)} "
-            "planned. (Time during which at least one service was unavailable: the union over "
-            "services, so two services down at once count once.)",
-            f"Rollbacks: {len(rollbacks)}"
-            + (" (" + "; ".join(f"{self._phase_name(r.phase)}, attempt {r.attempt}"
-                                for r in rollbacks.itertuples()) + ")" if len(rollbacks) else "")
-            + ".",
+            "Total customer-facing downtime: " + self.downtime_sentence() + " (Time during "
+            "which at least one service was unavailable: the union over services, so two "
+            "services down at once count once.)",
             f"Events recorded: {len(self.events)}; audit chain "
             f"{'intact' if self.verification.ok else 'BROKEN'}."
             + (f" {len(self.unreadable)} records cannot be read and are not counted (see "
                "Decisions)." if self.unreadable else ""),
         ]
-        facts_html = Markup("<ul class='report-facts'>") + Markup("").join(
-            Markup("<li>") + escape(f) + Markup("</li>") for f in facts) + Markup("</ul>")
-        grid = table(["#", "phase", "outcome", "planned window", "actual", "overrun",
-                      "rollbacks"], rows)
-        text = f"Outcome: {outcome}; customer-facing downtime {_length(actual)}"
-        return Html(head + facts_html + grid, text)
+        return {"outcome": outcome,
+                "kind": {"completed": "ok", "not started": "muted",
+                         "in progress": "warn"}.get(outcome, "bad"),
+                "headline": headline,
+                "counts": _counts_text(counts, total),
+                "exceptions": [g for g in self.exceptions() if g["items"]],
+                "facts": facts,
+                "columns": ["#", "phase", "outcome", "planned window", "actual", "overrun",
+                            "rollbacks"],
+                "rows": rows}
+
+    def exceptions(self) -> list[dict[str, Any]]:
+        """The governance facts, in the order a reviewer asks for them: no-go decisions,
+        overridden checks (who, why), rollbacks (late ones flagged), late starts, overruns,
+        deferred or unrun phases. Each group: `key`, `title`, `items` (text, href, late)."""
+        found = self.phase_outcomes
+        no_go, overridden, rollbacks, late_starts, overruns, unrun = [], [], [], [], [], []
+        for e in self.events:
+            if e.event == "no-go":
+                no_go.append({"text": f"{self._phase_name(e.phase)}: no-go by {e.operator}, "
+                                      f"{self.when(e.at)}: {e.reason or 'no reason given'}",
+                              "href": "#" + event_anchor(e.seq)})
+            details = e.details if isinstance(e.details, dict) else {}
+            if details.get("override"):
+                listed = details.get("failed_checks")
+                failed = ", ".join(map(str, listed if isinstance(listed, list) else [])) \
+                    or "checks"
+                overridden.append({
+                    "text": f"{self._phase_name(e.phase)}: {e.event} by {e.operator} despite "
+                            f"failed {failed}, {self.when(e.at)}: {e.reason or '-'}",
+                    "href": "#" + event_anchor(e.seq)})
+        for p in self.plan.phases:
+            result = found[p.id]
+            for a in result.attempts:
+                name = f"{p.name} (attempt {a.number})"
+                if a.rollback_start is not None:
+                    decided = self._event(p.id, "rollback", a.rollback_start)
+                    text = f"{name}: rollback started {self.when(a.rollback_start)}" + (
+                        f" by {decided.operator}: {decided.reason or '-'}" if decided else "")
+                    if a.late_rollback is not None:
+                        deadline = outcomes.rollback_deadline(p, a.start)
+                        text += (f"; started {_length(a.late_rollback)} after its rollback "
+                                 f"deadline ({self.when(deadline)})")
+                    rollbacks.append({"text": text, "late": a.late_rollback is not None,
+                                      "href": "#" + rollback_anchor(p.id, a.number)})
+                if a.late_start:
+                    late_starts.append({
+                        "text": f"{name} {outcomes.late_start_text(p, a.start, self.zone)}",
+                        "href": "#" + phase_anchor(p.id)})
+                if a.overrun > timedelta():
+                    overruns.append({"text": f"{name} by {_length(a.overrun)}"
+                                             + (" so far" if a.running else ""),
+                                     "href": "#" + phase_anchor(p.id)})
+            if result.outcome in ("deferred", "not-run"):
+                unrun.append({"text": f"{p.name}: {result.label} ({result.reason})",
+                              "href": "#" + phase_anchor(p.id)})
+        for item in (*no_go, *overridden, *late_starts, *overruns, *unrun):
+            item["late"] = False
+        return [{"key": "no-go", "title": "No-go decisions", "items": no_go},
+                {"key": "override", "title": "Overridden checks", "items": overridden},
+                {"key": "rollback", "title": "Rollbacks", "items": rollbacks},
+                {"key": "late-start", "title": "Late starts", "items": late_starts},
+                {"key": "overrun", "title": "Overruns", "items": overruns},
+                {"key": "not-run", "title": "Deferred or not run", "items": unrun}]
+
+    def summary(self) -> Html:
+        """Executive summary: the outcome, then the exceptions (each linking to its row
+        below), the facts, and each phase's result; rendered by templates/report/
+        summary.html.j2."""
+        data = self.summary_data()
+        html = render_template("report/summary.html.j2", **data)
+        planned, actual = self.customer_facing()
+        text = f"Outcome: {data['outcome']}; customer-facing downtime {_length(actual)}"
+        return Html(Markup(html), text)
 
     def header(self) -> Html:
         """Title block: the plan, the report's as-of time, the event store."""
@@ -333,14 +470,24 @@ class Report:
 
         names = service_labels(self.plan)   # escaped: plotly renders markup in labels
         labels = [f"{names.get(r.service, r.service)} ({r.level})" for r in frame.itertuples()]
+        from . import palette
+
         fig = go.Figure()
-        for column, name, colour in (("planned_minutes", "planned", "#9bb7d4"),
-                                     ("actual_minutes", "actual", "#c0392b")):
+        # The palette's category-free inks: planned hollow, actual solid, the plan of phases
+        # that did not run pale grey and dotted (told apart without colour, and in print).
+        for column, name, swatch in (
+                ("planned_minutes", "planned (phases that ran)",
+                 palette.Swatch("#FFFFFF", "")),
+                ("actual_minutes", "actual", palette.Swatch(palette.INK, "")),
+                ("planned_not_run_minutes", "planned, not run",
+                 palette.Swatch(palette.GREY, ".", outline="#888888"))):
             # No bar at all for no downtime (plotly draws even a None as a zero-width bar).
             shown = [(label, round(v, 1)) for label, v in zip(labels, frame[column], strict=True)
                      if v > 0]
+            if not shown and column == "planned_not_run_minutes":
+                continue
             fig.add_trace(go.Bar(y=[y for y, _ in shown], x=[x for _, x in shown], name=name,
-                                 orientation="h", marker_color=colour,
+                                 orientation="h", marker=swatch.marker(),
                                  hovertemplate="%{y}: %{x} min<extra>" + name + "</extra>"))
         fig.update_layout(barmode="group", height=120 + 40 * len(labels),
                           margin={"l": 10, "r": 10, "t": 40, "b": 40},
@@ -372,8 +519,7 @@ class Report:
                 continue
             started = pd.Timestamp(started).to_pydatetime()
             begun = pd.Timestamp(a["start_utc"]).to_pydatetime()
-            deadline = phase.rollback_deadline if begun < phase.end else \
-                begun + (phase.rollback_deadline - phase.start)
+            deadline = outcomes.rollback_deadline(phase, begun)
             if started > deadline:
                 out.append((a["phase"], int(a["attempt"]), started - deadline))
         return out
@@ -456,10 +602,11 @@ class Report:
             return Html(_p("No event recorded: the migration has not started."), "no events")
         from .delivery import EVENTS as DELIVERIES
 
-        rows = []
+        rows, ids = [], []
         for e in self.events:
             if e.event in DELIVERIES:   # notice deliveries: listed under Notices, not decisions
                 continue
+            ids.append(event_anchor(e.seq))
             when = [self.when(e.at)]
             if e.source != "rehearsal" and abs((e.recorded_at - e.at).total_seconds()) > 300:
                 # Back-filled: say when it was written as well as when it happened.
@@ -475,10 +622,11 @@ class Report:
                          _badge(e.event, _event_kind(e.event)), e.operator, _lines(*why),
                          e.source, self._notebook_link(e.notebook)])
         for bad in self.unreadable:
+            ids.append("")
             rows.append([_printable(bad.seq), "-", "-", _badge("unreadable", "bad"), "-",
                          f"{bad.label} cannot be read: {_printable(bad.problem)}", "-", ""])
         return Html(table(["#", "when", "phase", "event", "who", "why", "source", "notebook"],
-                          rows, "report-decisions"), f"{len(rows)} events")
+                          rows, "report-decisions", ids=ids), f"{len(rows)} events")
 
     def approvals(self) -> Html:
         """Who approved each phase's go, as which role, when, and what became of it; and
@@ -509,8 +657,9 @@ class Report:
         rolled = self.windows[self.windows["outcome"].isin(["rolled-back", "rolling-back"])]
         if rolled.empty:
             return Html(_p("No phase was rolled back."), "no rollbacks")
-        rows = []
+        rows, ids = [], []
         for _, a in rolled.iterrows():
+            ids.append(rollback_anchor(a["phase"], a["attempt"]))
             phase = self._phases.get(a["phase"])
             started = a["rollback_start_utc"]
             event = self._event(a["phase"], "rollback", started)
@@ -522,10 +671,11 @@ class Report:
             else:
                 took = f"still rolling back after {_length(pd.Timestamp(self.as_of) - started)}"
             late = ""
-            if phase is not None and not pd.isna(started) and \
-                    started > pd.Timestamp(phase.rollback_deadline):
-                late = ("started after the rollback deadline "
-                        f"({self.when(phase.rollback_deadline)})")
+            if phase is not None and not pd.isna(started):
+                deadline = outcomes.rollback_deadline(
+                    phase, pd.Timestamp(a["start_utc"]).to_pydatetime())
+                if started > pd.Timestamp(deadline):
+                    late = f"started after the rollback deadline ({self.when(deadline)})"
             # A phase renamed or removed since its rollback keeps its row, under its old id.
             name = _lines(phase.name, f"({phase.id})") if phase is not None else \
                 _lines(a["phase"], "(not in this plan revision)")
@@ -539,7 +689,8 @@ class Report:
                 _lines(took, planned, late),
             ])
         return Html(table(["phase", "attempt", "reason", "rollback started", "rolled back",
-                           "took"], rows, "report-rollbacks"), f"{len(rolled)} rollbacks")
+                           "took"], rows, "report-rollbacks", ids=ids),
+                    f"{len(rolled)} rollbacks")
 
     def downtime_table(self) -> Html:
         """Downtime per service at each impact level, planned against actual."""
@@ -548,19 +699,31 @@ class Report:
         intro = _p("Computed from the actual windows of the phases that impact each service at "
                    "that level, overlapping windows counted once; a rolled-back attempt counts "
                    "until its rollback ended, an attempt still running until the report's "
-                   "as-of time. Durations are real elapsed time (UTC), whatever the clock "
-                   "showed across a daylight-saving change.")
-        total = _p(f"Customer-facing downtime (time during which at least one service was "
-                   f"unavailable, the union over services): {_length(actual)} actual, "
-                   f"{_length(planned)} planned.", "report-total")
+                   "as-of time. Only phases that ran are compared with their plan; the planned "
+                   "time of phases that did not run is shown on its own. Durations are real "
+                   "elapsed time (UTC), whatever the clock showed across a daylight-saving "
+                   "change.")
+        total = _p("Customer-facing downtime (time during which at least one service was "
+                   "unavailable, the union over services): " + self.downtime_sentence(),
+                   "report-total")
         if frame.empty:
             return Html(intro + total + _p("No phase plans any downtime."), "no downtime")
         names = {p.id: p.name for p in self.plan.phases}
-        rows = [[r.service_name, _badge(r.level, r.level), ", ".join(names[p] for p in r.phases),
-                 _length(r.planned), _length(r.actual), _signed(r.difference_minutes)]
-                for r in frame.itertuples()]
-        grid = table(["service", "level", "phases", "planned", "actual", "difference"], rows,
-                     "report-downtime")
+        rows = []
+        for r in frame.itertuples():
+            left = _lines(_length(r.planned_not_run),
+                          f"({', '.join(names.get(p, p) for p in r.phases_not_run)})") \
+                if r.phases_not_run else "-"
+            if r.ran:
+                rows.append([r.service_name, _badge(r.level, r.level),
+                             ", ".join(names.get(p, p) for p in r.phases), _length(r.planned),
+                             _length(r.actual), _signed(r.difference_minutes), left])
+            else:   # nothing that touches it ran: no comparison, so no "under"
+                rows.append([r.service_name, _badge(r.level, r.level),
+                             ", ".join(names.get(p, p) for p in r.phases), "-", "not run", "-",
+                             left])
+        grid = table(["service", "level", "phases", "planned", "actual", "difference",
+                      "planned, not run"], rows, "report-downtime")
         return Html(intro + total + grid, f"customer-facing downtime {_length(actual)}")
 
     # --- checks, audit, notebooks, notices ----------------------------------------------
@@ -688,20 +851,13 @@ def _printable(value: Any, limit: int = 200) -> str:
 
 
 def _signed(minutes: float) -> str:
-    if abs(minutes) < 0.5:
-        return "as planned"
-    delta = times.format_duration(timedelta(minutes=abs(minutes)))
-    return f"+{delta} over" if minutes > 0 else f"-{delta} under"
+    """'2h 15m under plan', '40m over plan', 'as planned' (`outcomes.under_over_text`)."""
+    return outcomes.under_over_text(timedelta(minutes=minutes))
 
 
 def _counts_text(counts: dict[str, int], total: int) -> str:
     parts = [f"{n} {label}" for label, n in counts.items()]
     return f"{total} phases: " + ", ".join(parts)
-
-
-def _state_kind(state: str) -> str:
-    return {"completed": "ok", "rolled-back": "bad", "rolling-back": "bad",
-            "in-progress": "warn", "held": "warn"}.get(state, "muted")
 
 
 def _event_kind(event: str) -> str:
@@ -779,7 +935,10 @@ def load(plan: str | os.PathLike[str] | Plan, outputs: str | os.PathLike[str] = 
 # --- rendering -----------------------------------------------------------------------------
 
 def report_css() -> str:
-    return (TEMPLATES / TEMPLATE / "report.css").read_text(encoding="utf-8")
+    """The page's stylesheet: the project's palette (templates/palette.css), the report's,
+    and the executive summary's."""
+    return "\n".join((TEMPLATES / name).read_text(encoding="utf-8") for name in
+                     ("palette.css", f"{TEMPLATE}/report.css", f"{TEMPLATE}/summary.css"))
 
 
 def _nbformat() -> Any:

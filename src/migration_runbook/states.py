@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from . import times
+from . import outcomes, times
 from .plan import Plan
 
 if TYPE_CHECKING:   # pandas is imported where the frame is built: `runbook status` stays quick
@@ -192,7 +192,8 @@ def actual_windows(plan: Plan, events: list[Event]) -> pd.DataFrame:
     Columns: phase, phase_name, order (in the plan), attempt, start_utc, end_utc (NaT while
     running), outcome ('completed' | 'rolled-back' | 'in-progress' | 'rolling-back'),
     rollback_start_utc (NaT if none), planned_start_utc, planned_end_utc, start_delay_minutes,
-    duration_minutes and overrun_minutes (past the planned end; NaN while running), operator
+    duration_minutes and overrun_minutes (past the end of the window the attempt is held to,
+    `outcomes.held_window`; negative if it ended early; NaN while running), operator
     (who started it). Times are UTC-aware; convert at the edge. A phase the plan no longer
     has keeps its rows, with no planned window.
     """
@@ -210,7 +211,9 @@ def actual_windows(plan: Plan, events: list[Event]) -> pd.DataFrame:
             "planned_end_utc": phase.end if phase else None,
             "start_delay_minutes": _minutes(row["start_utc"], phase.start if phase else None),
             "duration_minutes": _minutes(row["end_utc"], row["start_utc"]),
-            "overrun_minutes": _minutes(row["end_utc"], phase.end if phase else None),
+            "overrun_minutes": _minutes(
+                row["end_utc"],
+                outcomes.held_window(phase, row["start_utc"])[1] if phase else None),
         })
     frame = pd.DataFrame(rows, columns=WINDOW_COLUMNS)
     for column in _TIME_COLUMNS:
@@ -235,8 +238,9 @@ def status_rows(plan: Plan, events: list[Event], now: datetime | None = None,
                 tz: str | None = None) -> list[dict[str, Any]]:
     """One row a phase for `runbook status`: state, gate, planned vs actual, overrun, next.
 
-    `now` (default: the current time) measures the overrun of a phase still running. Times
-    are given in the display zone (with its abbreviation) and in UTC.
+    `now` (default: the current time) measures the overrun of a phase still running. Start
+    delay, overrun and the outcome (deferred, not run, ...) are `outcomes.py`'s, the report's.
+    Times are given in the display zone (with its abbreviation) and in UTC.
     """
     now = now or times.now()
     zone = plan.display_zone(tz)
@@ -249,6 +253,7 @@ def status_rows(plan: Plan, events: list[Event], now: datetime | None = None,
     for ev in events:
         counts[ev.phase] = counts.get(ev.phase, 0) + 1
         last[ev.phase] = ev
+    outcome = outcomes.phase_outcomes(plan, events, max([now, *(e.at for e in events)]))
     rows = []
     for order, phase in enumerate(plan.phases, start=1):
         state = states[phase.id]
@@ -257,7 +262,10 @@ def status_rows(plan: Plan, events: list[Event], now: datetime | None = None,
         start = attempt["start_utc"] if attempt else None
         end = attempt["end_utc"] if attempt else None
         running = attempt is not None and end is None
-        overrun = _minutes(end if end else (now if running else None), phase.end)
+        # One definition with the report's (outcomes.py): measured against the window the
+        # attempt is held to, so a next-night attempt is a late start, not a day's overrun.
+        overrun = None if start is None else outcomes.overrun(
+            phase, start, end or max(now, start))
         previous = last.get(phase.id)
         rows.append({
             "order": order,
@@ -282,12 +290,22 @@ def status_rows(plan: Plan, events: list[Event], now: datetime | None = None,
             "actual_end_utc": times.format_iso_utc(end) if end else None,
             "running": running,
             "start_delay_minutes": _round(_minutes(start, phase.start)),
-            "overrun_minutes": _round(max(overrun, 0.0)) if overrun is not None else None,
+            "start_delay_text": outcomes.delay_text(outcomes.start_delay(phase, start))
+            if start else "-",
+            "late_start": bool(start and outcomes.is_late_start(phase, start)),
+            "late_start_text": outcomes.late_start_text(phase, start, zone)
+            if start and outcomes.is_late_start(phase, start) else "",
+            "rescheduled": bool(start and outcomes.is_rescheduled(phase, start)),
+            "overrun_minutes": _round(overrun.total_seconds() / 60)
+            if overrun is not None else None,
+            "outcome": outcome[phase.id].outcome,
+            "outcome_text": outcome[phase.id].label + (
+                f" ({outcome[phase.id].reason})" if outcome[phase.id].reason else ""),
             "next_events": next_events(plan, states, phase.id, phase_gate),
             "planned_text": f"{times.format_both(phase.start, zone)}\n"
                             f"- {times.format_both(phase.end, zone)}",
             "actual_text": _actual_text(attempt, zone),
-            "overrun_text": _overrun_text(overrun, running),
+            "overrun_text": outcomes.overrun_text(overrun, running),
             "events": counts.get(phase.id, 0),
             "last_event": None if previous is None else {
                 "event": previous.event, "operator": previous.operator,
@@ -303,15 +321,6 @@ def _actual_text(attempt: dict[str, Any] | None, zone: Any) -> str:
     end = attempt["end_utc"]
     until = times.format_both(end, zone) if end else f"{attempt['outcome']}, no end yet"
     return f"{label}{times.format_both(attempt['start_utc'], zone)}\n- {until}"
-
-
-def _overrun_text(minutes: float | None, running: bool) -> str:
-    if minutes is None:
-        return "-"
-    if minutes <= 0:
-        return "on time so far" if running else "on time"
-    late = times.format_duration(timedelta(minutes=minutes))
-    return f"+{late} so far" if running else f"+{late}"
 
 
 def _round(minutes: float | None) -> float | None:

@@ -81,8 +81,15 @@ def _phase_cell(r: dict[str, Any], gate: bool = False) -> Text:
 
 
 def _state_lines(r: dict[str, Any]) -> str:
+    """The state, then what `outcomes` says beyond it: 'deferred' or 'not run' for a phase
+    with no attempt, the overrun of one that ran past its window."""
     overrun = r["overrun_text"]
-    return r["state"] + ("" if overrun in ("-", "on time") else f"\noverrun {overrun}")
+    lines = [r["state"]]
+    if r.get("outcome") in ("deferred", "not-run"):
+        lines.append(r["outcome"].replace("-", " "))
+    if overrun not in ("-", "on time"):
+        lines.append(f"overrun {overrun}")
+    return "\n".join(lines)
 
 
 def _planned_cell(r: dict[str, Any]) -> str:
@@ -112,7 +119,10 @@ def _actual_cell(r: dict[str, Any]) -> str:
         lines.append(label + window_text(begin, _at(end) if end else None, start_abbrev,
                                    end_abbrev, dated=begin.date() != day))
         label = " " * len(label)
-    return lines[0] if displayed_in_utc else "\n".join(lines)
+    shown = lines[:1] if displayed_in_utc else lines
+    if r.get("late_start"):   # outcomes.py's start delay: a next-night attempt is a late start
+        shown.append(f"started {r['start_delay_text']}")
+    return "\n".join(shown)
 
 
 def window_text(start: datetime, end: datetime | None, start_abbrev: str,

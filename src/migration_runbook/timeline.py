@@ -20,7 +20,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
-from . import palette, times
+from . import outcomes, palette, times
 from .plan import Phase, Plan
 
 LEVEL_COLOURS = {level: swatch.colour for level, swatch in palette.IMPACT.items()}
@@ -148,9 +148,7 @@ def _attempt_hover(attempt: Attempt, zone: ZoneInfo, title: str) -> str:
     ran = attempt.drawn_end - attempt.start
     ended = (f"{times.format_duration(ran)}, {attempt.outcome}" if attempt.end else
              f"running for {times.format_duration(ran)} ({attempt.outcome}, no end yet)")
-    late = attempt.start - p.start
-    lateness = ("on time" if abs(late) < timedelta(minutes=1) else
-                f"{times.format_duration(abs(late))} {'late' if late > timedelta(0) else 'early'}")
+    lateness = outcomes.delay_text(outcomes.start_delay(p, attempt.start))
     span = _span_text(attempt.start, attempt.drawn_end, zone)
     planned = times.format_local(p.start, zone)
     if attempt.start.astimezone(zone).year != p.start.astimezone(zone).year:

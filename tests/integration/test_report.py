@@ -98,14 +98,16 @@ def record_complete(plan, outputs: Path) -> None:
 
 def expected_bars(plan, outputs: Path) -> list[int]:
     """Bars each figure must draw: windows (planned + attempts), impacts (planned impacts +
-    each attempt's non-unaffected impacts), downtime (non-zero planned and actual values)."""
+    each attempt's non-unaffected impacts), downtime (non-zero planned, actual and planned
+    but not run values)."""
     data = load(plan, outputs)
     attempts = list(data.windows["phase"])
     windows = len(plan.phases) + len(attempts)
     impacts = sum(len(p.impacts) for p in plan.phases) + sum(
         len([i for i in plan.phase(a).impacts if i.level != "unaffected"]) for a in attempts)
     frame = data.downtime()
-    downtime = int((frame["planned_minutes"] > 0).sum() + (frame["actual_minutes"] > 0).sum())
+    downtime = int((frame["planned_minutes"] > 0).sum() + (frame["actual_minutes"] > 0).sum()
+                   + (frame["planned_not_run_minutes"] > 0).sum())
     # one step timeline a phase with ticked steps: a planned bar a step, a bar a step attempt
     steps = [len(p.steps) + sum(1 for r in data._step_log.runs
                                 if r.phase == p.id and r.start is not None)
@@ -226,7 +228,7 @@ def test_report_keeps_the_executed_notebook_and_no_temporary_file(complete_run):
 def test_report_summarises_outcome_overrun_rollback_and_downtime(complete_page):
     text = complete_page["text"]
     assert "Outcome: completed" in text
-    assert "Rollbacks: 1 (Messaging Core Migration, attempt 1)" in text
+    assert "Rollbacks: Messaging Core Migration (attempt 1): rollback started" in text
     assert "Messaging Core Migration (attempt 2) by 25m" in text
     # unavailable time, union over services: 3h20 + 4h25 (messaging core, twice) + 3h + 3h
     assert "Total customer-facing downtime: 13h 45m actual, 12h planned" in text
@@ -237,7 +239,8 @@ def test_report_summarises_outcome_overrun_rollback_and_downtime(complete_page):
     assert "override of failed pre-flight checks: DB replica lag" in decisions
     # the API: unavailable 3h20 + 4h25 + 3h against 8h planned
     downtime = complete_page["tables"]["report-downtime"]
-    assert re.search(r"REST API\s+unavailable\s+.*\s+8h\s+10h 45m\s+\+2h 45m over", downtime)
+    assert re.search(r"REST API\s+unavailable\s+.*\s+8h\s+10h 45m\s+2h 45m over plan",
+                     downtime)
     assert "Intact: 29 records" in text
     assert "No notices recorded." in text
 
@@ -256,14 +259,19 @@ def test_report_of_a_rolled_back_migration_shows_the_rollback_and_what_never_sta
     assert page["bars"][0] == 4 + 2            # four planned windows, two attempts
     text = page["text"]
     assert "Outcome: partial" in text
-    assert "1 completed, 1 rolled back, 2 not started" in text
+    assert "1 of 4 phases completed; rolled back at Messaging Core Migration" in text
+    assert "1 completed, 1 rolled back, 2 deferred" in text
     for phase in plan.phases:
         assert phase.name in text
     rollbacks = page["tables"]["report-rollbacks"]
     assert "row counts differ after restore" in rollbacks
     assert "Tue 8 Sep 23:30 NZST (11:30 UTC)" in rollbacks
     assert "50m" in rollbacks and "planned 1h" in rollbacks
-    assert "Total customer-facing downtime: 3h 20m actual, 12h planned" in text
+    # only what ran is compared: messaging core's 3h 20m against its 4h
+    assert ("Total customer-facing downtime: 3h 20m actual vs 4h planned for the phases "
+            "that ran; 8h planned for the phases not run.") in text
+    downtime = page["tables"]["report-downtime"]
+    assert "not run" in downtime and "under plan" in downtime and "-" + "40m" not in downtime
     # links to the executed notebooks, relative to the report
     assert page["hrefs"] == ["01-carrier-connections-go.ipynb",
                              "05-messaging-core-rollback.ipynb"]
@@ -452,13 +460,14 @@ def test_a_rehearsed_rollback_of_messaging_core_reports_a_partial_migration(tmp_
     assert page["blocked"] == [] and page["errors"] == []
     assert page["bars"] == expected_bars(result.plan, result.outputs)
     text = page["text"]
-    assert "1 completed, 1 rolled back, 2 not started" in text
+    assert "1 completed, 1 rolled back, 2 deferred" in text
     # rolled back at its deadline, 00:00 NZST, for the planned hour
     rollbacks = page["tables"]["report-rollbacks"]
     assert "Wed 9 Sep 00:00 NZST (Tue 8 Sep 12:00 UTC)" in rollbacks
     assert "1h planned 1h" in " ".join(rollbacks.split())
     # the messaging core's whole window: the API and Omni unavailable 09:00-13:00 UTC
-    assert "Total customer-facing downtime: 4h actual, 12h planned" in text
+    assert ("Total customer-facing downtime: 4h actual vs 4h planned for the phases that "
+            "ran; 8h planned for the phases not run.") in text
 
 
 # --- steps ----------------------------------------------------------------------------------
@@ -492,7 +501,9 @@ def test_summary_lists_late_rollbacks_and_overruns_first(tmp_path):
     report = load(plan, tmp_path, as_of="2020-09-07T14:00:00Z")
     assert report.late_rollbacks() == [("carrier-connections", 1, timedelta(minutes=20))]
     html = str(report.summary().html)
-    late = html.index("Late rollbacks: Carrier Connection Migrations (attempt 1) started 20m "
-                      "after its rollback deadline.")
-    assert late < html.index("Overruns: Carrier Connection Migrations (attempt 1) by 30m.") \
+    late = html.index("Rollbacks:")
+    assert late < html.index("started 20m after its rollback deadline") \
+        < html.index('<span class="badge badge-bad">late</span>') \
+        < html.index("Overruns:") \
+        < html.index("Carrier Connection Migrations (attempt 1) by 30m") \
         < html.index("Total customer-facing downtime")

@@ -85,11 +85,70 @@ def test_each_level_is_counted_separately_and_unaffected_is_not_downtime():
     assert row(frame, "api", "unavailable")["service_name"] == "API"
 
 
-def test_a_phase_never_started_has_planned_but_no_actual_downtime():
+def test_a_phase_never_started_is_planned_not_run_with_no_difference():
     plan = impacts(("a", "api", "unavailable", utc(2020, 9, 7, 9), utc(2020, 9, 7, 13)))
     result = row(downtime.downtime(plan, windows(), utc(2020, 10, 1)), "api", "unavailable")
-    assert result["planned_minutes"] == 240
-    assert result["actual_minutes"] == 0
+    assert result["planned_minutes"] == 0 and result["actual_minutes"] == 0
+    assert result["planned_not_run_minutes"] == 240 and result["phases_not_run"] == ["a"]
+    assert not result["ran"] and pd.isna(result["difference_minutes"])   # not "-4h under"
+
+
+# --- a partial migration ------------------------------------------------------------
+
+def partial() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """a ran 09:00-13:00 on the 7th; b (the 8th) and c (the 9th) never ran."""
+    plan = impacts(("a", "api", "unavailable", utc(2020, 9, 7, 9), utc(2020, 9, 7, 13)),
+                   ("b", "api", "unavailable", utc(2020, 9, 8, 9), utc(2020, 9, 8, 13)),
+                   ("c", "omni", "unavailable", utc(2020, 9, 9, 9), utc(2020, 9, 9, 13)),
+                   ("c", "api", "degraded", utc(2020, 9, 9, 9), utc(2020, 9, 9, 13)))
+    actual = windows(("a", 1, utc(2020, 9, 7, 9), utc(2020, 9, 7, 13), "rolled-back"))
+    return plan, actual
+
+
+def test_a_partial_migration_compares_only_the_phases_that_ran():
+    plan, actual = partial()
+    # 4h actual vs 4h planned for the phases that ran (a); 8h planned for b and c, not run
+    assert downtime.customer_facing(plan, actual, utc(2020, 10, 1)) == \
+        (timedelta(hours=4), timedelta(hours=4))
+    assert downtime.customer_facing_not_run(plan, actual, utc(2020, 10, 1)) == \
+        timedelta(hours=8)
+    assert downtime.phases_run(actual, utc(2020, 10, 1)) == {"a"}
+    frame = downtime.downtime(plan, actual, utc(2020, 10, 1))
+    api = row(frame, "api", "unavailable")
+    assert (api["planned_minutes"], api["actual_minutes"], api["difference_minutes"]) == \
+        (240, 240, 0)
+    assert api["planned_not_run_minutes"] == 240 and api["phases_not_run"] == ["b"]
+
+
+def test_a_service_only_unrun_phases_touch_has_no_under():
+    plan, actual = partial()
+    frame = downtime.downtime(plan, actual, utc(2020, 10, 1))
+    for service, level in (("omni", "unavailable"), ("api", "degraded")):
+        only = row(frame, service, level)
+        assert not only["ran"] and pd.isna(only["difference_minutes"])
+        assert only["planned_minutes"] == 0 and only["planned_not_run_minutes"] == 240
+
+
+def test_a_phase_that_ran_short_is_under_plan_by_the_hand_computed_amount():
+    plan = impacts(("a", "api", "unavailable", utc(2020, 9, 7, 9), utc(2020, 9, 7, 13)),
+                   ("b", "api", "unavailable", utc(2020, 9, 8, 9), utc(2020, 9, 8, 13)))
+    actual = windows(("a", 1, utc(2020, 9, 7, 9), utc(2020, 9, 7, 10, 45), "completed"))
+    result = row(downtime.downtime(plan, actual, utc(2020, 10, 1)), "api", "unavailable")
+    # 1h 45m of a's 4h: 2h 15m under; b's 4h is not counted as time saved
+    assert result["difference_minutes"] == -135
+    from migration_runbook.outcomes import under_over_text
+
+    assert under_over_text(timedelta(minutes=result["difference_minutes"])) == \
+        "2h 15m under plan"
+
+
+def test_a_phase_still_to_come_is_left_out_until_it_starts():
+    plan, actual = partial()
+    as_of = utc(2020, 9, 7, 11)      # a running for 2h; b and c tomorrow
+    actual = windows(("a", 1, utc(2020, 9, 7, 9), NAT, "in-progress"))
+    planned, real = downtime.customer_facing(plan, actual, as_of)
+    assert (planned, real) == (timedelta(hours=4), timedelta(hours=2))
+    assert downtime.customer_facing_not_run(plan, actual, as_of) == timedelta(hours=8)
 
 
 # --- rollbacks and running attempts ---------------------------------------------------
@@ -193,9 +252,12 @@ def test_planned_downtime_from_a_plan_across_dst_uses_real_elapsed_time(write_pl
     plan = load_plan(path)
     result = row(downtime.downtime(impacts_frame(plan), windows(), utc(2021, 5, 1)),
                  "api", "unavailable")
-    assert result["planned"] == pd.Timedelta(hours=4)   # 01:00 NZDT -> 04:00 NZST: 3h on the clock
+    # 01:00 NZDT -> 04:00 NZST: 3h on the clock, 4h real (not run: planned on its own)
+    assert result["planned_not_run"] == pd.Timedelta(hours=4)
     planned, actual = downtime.customer_facing(impacts_frame(plan), windows(), utc(2021, 5, 1))
-    assert (planned, actual) == (timedelta(hours=4), timedelta())
+    assert (planned, actual) == (timedelta(), timedelta())
+    assert downtime.customer_facing_not_run(impacts_frame(plan), windows(),
+                                            utc(2021, 5, 1)) == timedelta(hours=4)
 
 
 @pytest.mark.parametrize("naive", [True, False])
