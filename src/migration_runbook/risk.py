@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -190,3 +191,20 @@ def plan_risk(plan: Plan, runs: int = DEFAULT_RUNS, seed: int | None = None,
     distribution = plan.estimates.distribution
     return [phase_risk(p, np.random.default_rng(streams[position[p.id]]), runs, distribution,
                        keep_samples) for p in chosen]
+
+
+def draw_durations(plan: Plan, seed: int) -> dict[str, dict[str, timedelta]]:
+    """One night's step durations (phase id -> step id -> duration), drawn reproducibly.
+
+    The first run of `plan_risk(plan, runs=1, seed=seed)`, phase by phase from the same
+    streams, rounded to whole minutes as people time a step; a rehearsal with `--seed` plays
+    these instead of the likely durations.
+    """
+    streams = np.random.SeedSequence(seed).spawn(len(plan.phases))
+    distribution = plan.estimates.distribution
+    out: dict[str, dict[str, timedelta]] = {}
+    for phase, stream in zip(plan.phases, streams, strict=True):
+        drawn = sample(np.random.default_rng(stream), estimates(phase), 1, distribution)[:, 0]
+        out[phase.id] = {s.id: timedelta(minutes=round(float(drawn[s.index])))
+                         for s in phase.graph.steps}
+    return out
