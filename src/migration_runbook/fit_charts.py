@@ -94,17 +94,17 @@ def finish_histogram(plan: Plan, risk: PhaseRisk) -> go.Figure:
                                   "%{y:.1f}% of runs<extra></extra>")
     marks = [(risk.deadline_minutes, "rollback deadline", "dash"),
              (risk.window_minutes, "window end", "solid")]
-    for k, (minutes, text, dash) in enumerate(marks):
-        fig.add_vline(x=minutes, line=dict(color=palette.DEADLINE, width=2, dash=dash),
+    for minutes, text, dash in marks:   # labelled above the plot, left of their line
+        fig.add_vline(x=minutes, layer="above",
+                      line=dict(color=palette.DEADLINE, width=2.5, dash=dash),
                       annotation=dict(text=f"{text} {_offset(minutes)}", font=dict(size=11),
-                                      yanchor="top", y=1 - 0.09 * k,
-                                      xanchor="right" if k == 0 else "left"))
+                                      yref="paper", y=1, yanchor="bottom", xanchor="right"))
     ticks = np.arange(0, max(float(edges[-1]), risk.window_minutes) + 31, 30)
     fig.update_layout(
-        title=dict(text=f"{label(phase.name)}: {risk.p_before_rollback_deadline:.0%} of "
-                        f"{risk.runs:,} runs finish by the rollback deadline",
-                   font=dict(size=15)),
-        bargap=0.05, height=330, margin=dict(l=60, r=30, t=60, b=50), plot_bgcolor="white",
+        title=dict(text=f"{label(phase.name)}<br><span style='font-size:12px'>"
+                        f"{risk.p_before_rollback_deadline:.0%} of {risk.runs:,} runs finish "
+                        "by the rollback deadline</span>", font=dict(size=15)),
+        bargap=0.05, height=350, margin=dict(l=60, r=30, t=90, b=50), plot_bgcolor="white",
         legend=dict(orientation="h", y=-0.25, font=dict(size=11)),
         xaxis=dict(title=dict(text="steps finish, after the window's start", standoff=4),
                    tickvals=ticks, ticktext=[_offset(t) for t in ticks], gridcolor="#e5e8eb",

@@ -81,8 +81,9 @@ def test_defaults_run_from_the_repo_root_and_figures_draw_after_nbconvert(tmp_pa
         for row in risk_frame(plan, risks).to_dict("records"):
             assert all(str(v) in page.text for v in row.values()), row
         assert "70.4%" in page.text                  # messaging-core: the example's risky night
-        for phase in plan.phases:
-            assert f"{phase.name}: " in page.text and " of 20,000 runs finish by the rollback " \
+        for phase, r in zip(plan.phases, risks, strict=True):
+            assert phase.name in page.text
+            assert f"{r.p_before_rollback_deadline:.0%} of 20,000 runs finish by the rollback " \
                 "deadline" in page.text
         assert "100% of runs" in page.text and "Restore the snapshot" in page.text
         assert "Mon 7 Sep 20:00 NZST (08:00 UTC)" in page.text  # first reminder, 1 h before

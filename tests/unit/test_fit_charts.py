@@ -54,8 +54,9 @@ def test_the_histogram_marks_deadline_and_window_end_in_the_palette(write_plan):
     assert sorted(s.x0 for s in fig.layout.shapes) == [r.deadline_minutes, r.window_minutes]
     texts = [a.text for a in fig.layout.annotations]
     assert texts == ["rollback deadline +3h", "window end +4h"]
-    assert fig.layout.title.text == (f"Phase a: {r.p_before_rollback_deadline:.0%} of 20,000 runs "
-                                     "finish by the rollback deadline")
+    assert fig.layout.title.text == (
+        f"Phase a<br><span style='font-size:12px'>{r.p_before_rollback_deadline:.0%} of "
+        "20,000 runs finish by the rollback deadline</span>")
 
 
 def test_steps_are_ranked_by_criticality_then_by_the_width_of_their_estimate(write_plan):
