@@ -10,7 +10,8 @@ too: the announcement, a reminder before each window, an in-progress notice when
 a status message after each phase. Each is recorded in the log as a rehearsal notice
 (`notice-rehearsed`), or, with `send_to_channels`, really delivered to the plan's channels and
 recorded as on the night. With `rollback=PHASE`, that phase is rolled back at its rollback
-deadline instead, and every phase depending on it stays planned (its gate stays shut).
+deadline instead (a step still running then is recorded as failed, stopped for the rollback),
+and every phase depending on it stays planned (its gate stays shut).
 
 With a `seed`, every step takes a duration drawn from its three-point estimate
 (`risk.draw_durations`, the same for the same seed) instead of the likely one, and the night
@@ -42,6 +43,8 @@ OPERATOR = "rehearsal"
 APPROVE_EVERY = timedelta(minutes=1)
 """How far apart a rehearsal records the approvals before a go."""
 SOURCE = "rehearsal"
+STOPPED = "stopped at the rollback deadline: the phase is rolled back"
+"""The reason a step still running at a rehearsal's rollback is recorded as failed."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,8 @@ def script(plan: Plan, rollback: str | None = None,
     Each step starts and is done at its planned times (`steps.StepGraph.planned`); a phase
     completes when its critical path is done (at its end, if it lists no steps). The phase
     `rollback` goes and starts, ticks the steps planned before its rollback deadline, rolls
-    back at the deadline and is rolled back when the rollback's duration has passed; phases
+    back at the deadline (a step still running then is recorded as failed, stopped for the
+    rollback) and is rolled back when the rollback's duration has passed; phases
     that depend on it, directly or not, are left out. `durations` (phase id -> step id ->
     duration, a draw) replaces the likely durations, and a phase whose drawn steps are not
     done by its rollback deadline is rolled back there (`_missed_deadline`).
@@ -123,7 +127,10 @@ def script(plan: Plan, rollback: str | None = None,
             _missed_deadline(plan, phase, slots) if phase.id in durations else ""
         if why:
             deadline = phase.rollback_deadline
-            steps += [go, start, *_ticks(phase, who, slots, until=deadline),
+            # a step still running is stopped for the rollback: failed, with that reason
+            stopped_steps = [Step(phase.id, "step-failed", deadline, STOPPED, who, step=i)
+                             for i in phase.graph.order if slots[i][0] < deadline < slots[i][1]]
+            steps += [go, start, *_ticks(phase, who, slots, until=deadline), *stopped_steps,
                       Step(phase.id, "rollback", deadline, why, who),
                       Step(phase.id, "rolled-back", deadline + phase.rollback.duration,
                            operator=who)]

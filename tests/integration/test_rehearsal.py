@@ -12,7 +12,7 @@ from migration_runbook.delivery import deliveries
 from migration_runbook.events import open_log
 from migration_runbook.notices import sent_notices
 from migration_runbook.plan import load_plan
-from migration_runbook.rehearsal import default_outputs, script
+from migration_runbook.rehearsal import STOPPED, default_outputs, script
 from migration_runbook.risk import draw_durations
 from migration_runbook.times import format_iso_utc
 from tests.conftest import EXAMPLE, EXAMPLE_AUGUST, run_cli
@@ -261,9 +261,12 @@ def test_a_drawn_phase_that_misses_its_rollback_deadline_is_rolled_back_there():
     assert rollback.reason.startswith("rehearsal: 5 of 6 steps done at the rollback deadline, "
                                       "the rest forecast to finish at ")
     assert rollback.reason.endswith(", 15m after it: rolled back at the deadline")
-    # the ticks are the draw's, and stop at the deadline: step 6 never finishes
+    # the ticks are the draw's, and stop at the deadline: step 6, still running, is stopped
     ticks = [(s.step, s.event) for s in steps if s.phase == core.id and s.step]
-    assert ticks[-1] == ("6", "step-start")
+    assert ticks[-2:] == [("6", "step-start"), ("6", "step-failed")]
+    stopped = [s for s in steps if s.event == "step-failed"]
+    assert [(s.at, s.reason) for s in stopped] == [(core.rollback_deadline, STOPPED)]
+    assert steps.index(stopped[0]) + 1 == steps.index(rollback)
     assert all(s.at <= core.rollback_deadline for s in steps if s.phase == core.id and s.step)
     carrier = plan.phase("carrier-connections")
     complete = next(s for s in steps if s.event == "complete")
@@ -286,6 +289,8 @@ def test_a_step_running_past_its_estimate_at_the_deadline_is_a_rollback(write_pl
     rollback = next(s for s in steps if s.event == "rollback")
     assert rollback.reason == ("rehearsal: 0 of 1 steps done at the rollback deadline, step 1 "
                                "running past its estimate: rolled back at the deadline")
+    assert [(s.event, s.step) for s in steps if s.step] == [("step-start", "1"),
+                                                            ("step-failed", "1")]
     fits = script(plan, durations={"a": {"1": timedelta(minutes=90)}})   # done at the deadline
     assert [s.event for s in fits if s.phase == "a"][-2:] == ["step-done", "complete"]
 
@@ -321,6 +326,9 @@ def test_a_seeded_rehearsal_replays_byte_for_byte_and_rolls_back_a_late_phase(tm
     rollback = next(e for e in logged if e.event == "rollback")
     assert rollback.phase == core.id and rollback.at == core.rollback_deadline
     assert "15m after it: rolled back at the deadline" in rollback.reason
+    stopped = [e for e in logged if e.event == "step-failed"]
+    assert [(e.details["step"], e.at, e.reason) for e in stopped] == [
+        ("6", core.rollback_deadline, STOPPED)]
     assert not [e for e in logged if e.phase in ("web-interface", "api-endpoints")]
     # the notices a real night would send: the rolled-back phase's, none for unrun phases
     sent = [(n["kind"], n["phase"]) for n in sent_notices(plan, runs[0])]
