@@ -338,3 +338,11 @@ def test_a_seeded_rehearsal_replays_byte_for_byte_and_rolls_back_a_late_phase(tm
         encoding="utf-8").lower()
     html = (runs[0] / "report.html").read_text(encoding="utf-8")
     assert "rolled back at the deadline" in html
+
+
+@pytest.mark.parametrize("seed", ["-1", "four"])
+def test_a_bad_seed_is_one_usage_line_and_writes_nothing(tmp_path, seed):
+    result = run_cli("rehearse", EXAMPLE, "--outputs", tmp_path / "x", "--seed", seed)
+    assert result.returncode == 2 and len(result.stderr.splitlines()) == 1
+    assert "Invalid value for '--seed'" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "x").exists()
