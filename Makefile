@@ -33,7 +33,7 @@ lock: | $(UV)
 rehearse: $(STAMP)
 	$(BIN)/runbook validate $(PLAN)
 	$(BIN)/runbook schedule $(PLAN)
-	$(BIN)/runbook rehearse $(PLAN)
+	$(BIN)/runbook rehearse $(PLAN)$(if $(SEED), --seed $(SEED))
 
 # $(call apt_install,PACKAGE): shell that installs Debian's PACKAGE, as root or through sudo.
 # The package lists are refreshed only when the install fails without (a fresh machine has none).

@@ -861,8 +861,12 @@ def step_command(plan: str, phase_id: str, step_id: str, event: str, operator: s
               "planned.")
 @click.option("--send-to-channels", is_flag=True, help="Deliver every notice to the plan's "
               "channels (default: only record each as a rehearsal notice).")
+@click.option("--seed", type=click.IntRange(min=0), default=None,
+              help="Draw each step's duration from its low/duration/high (the same for the "
+              "same seed) and roll back a phase whose steps miss its rollback deadline; "
+              "default the likely durations.")
 def rehearse(plan: str, outputs: str | None, rollback_phase: str | None,
-             send_to_channels: bool) -> None:
+             send_to_channels: bool, seed: int | None) -> None:
     """The whole migration in simulated time through the phase notebook, then the report."""
     from .rehearsal import rehearse as run_rehearsal
 
@@ -873,7 +877,7 @@ def rehearse(plan: str, outputs: str | None, rollback_phase: str | None,
                 status.update(Text(f"rehearsal: {done + 1}/{total}: {what}"))
 
         result = run_rehearsal(plan, outputs, rollback=rollback_phase, progress=progress,
-                               send_to_channels=send_to_channels)
+                               send_to_channels=send_to_channels, seed=seed)
     _said_rehearsed(result, plan, send_to_channels)
 
 
@@ -887,6 +891,9 @@ def _said_rehearsed(result: Any, plan: str, send_to_channels: bool = False) -> N
     click.echo(f"rehearsal of {result.plan.id} ({plan}, revision {result.plan.revision}): "
                f"{len(result.notebooks)} events, each through runbooks/phase.ipynb, and "
                f"{result.ticks} step ticks")
+    if result.seed is not None:
+        click.echo(f"step durations drawn with seed {result.seed} (the same seed plays the "
+                   "same night)")
     click.echo("states: " + ", ".join(f"{k} {v}" for k, v in result.states.items()))
     click.echo(f"outputs: {folder}")
     chain = (f"intact: {result.records} records, last hash {result.last_hash}"

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -370,3 +370,20 @@ def fit_probability(plan: Plan, phase: Phase, clock: PhaseClock) -> float | None
     result = phase_risk(phase, np.random.default_rng(FIT_SEED), FIT_RUNS,
                         plan.estimates.distribution, clock=clock)
     return result.p_before_rollback_deadline
+
+
+def draw_durations(plan: Plan, seed: int) -> dict[str, dict[str, timedelta]]:
+    """One night's step durations (phase id -> step id -> duration), drawn reproducibly.
+
+    The first run of `plan_risk(plan, runs=1, seed=seed)`, phase by phase from the same
+    streams, rounded to whole minutes as people time a step; a rehearsal with `--seed` plays
+    these instead of the likely durations.
+    """
+    streams = np.random.SeedSequence(seed).spawn(len(plan.phases))
+    distribution = plan.estimates.distribution
+    out: dict[str, dict[str, timedelta]] = {}
+    for phase, stream in zip(plan.phases, streams, strict=True):
+        drawn = sample(np.random.default_rng(stream), estimates(phase), 1, distribution)[:, 0]
+        out[phase.id] = {s.id: timedelta(minutes=round(float(drawn[s.index])))
+                         for s in phase.graph.steps}
+    return out

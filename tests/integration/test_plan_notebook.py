@@ -9,7 +9,9 @@ import nbformat
 import pytest
 
 from migration_runbook.clock import plan_rows
+from migration_runbook.fit_charts import bins, risk_frame
 from migration_runbook.plan import load_plan
+from migration_runbook.risk import plan_risk
 from tests.browser import open_offline
 from tests.conftest import EXAMPLE, ROOT
 from tests.unit.test_timeline import HOSTILE_PLAN
@@ -40,6 +42,8 @@ def test_notebook_is_committed_without_outputs_and_takes_plan_and_tz():
     assert len(parameters) == 1
     assert 'plan = "../data/omni-hosting-2020.yaml"' in parameters[0].source
     assert 'tz = ""' in parameters[0].source
+    assert "risk_runs = 20000" in parameters[0].source and "risk_seed = 1" in \
+        parameters[0].source
     assert max(len(c.source.splitlines()) for c in code) <= 8  # short cells
     assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
 
@@ -56,18 +60,32 @@ def test_defaults_run_from_the_repo_root_and_figures_draw_after_nbconvert(tmp_pa
     assert "Omni hosting provider migration (revision 2): valid, 4 phases, 7 services" in text
     # nbconvert's default template asks a CDN for require.js and MathJax: blocked here, and the
     # figures must draw all the same (plotly.js is inline in the first figure's output).
+    risks = plan_risk(plan, runs=20_000, seed=1, keep_samples=True)
     with open_offline(html) as page:
         stepped = [p for p in plan.phases if p.steps]
-        assert page.graphs == 2 + len(stepped)    # and one step timeline a phase with steps
+        # the windows, a step timeline and a finish histogram a phase with steps, the impacts
+        assert page.graphs == 2 + 2 * len(stepped)
         assert page.bars == [len(plan.phases), *(len(p.steps) for p in stepped),
+                             *(int((bins(r)[1] > 0).sum()) for r in risks),
                              sum(len(p.impacts) for p in plan.phases)]
+        # each histogram: the rollback deadline and the window's end
+        assert page.shapes[1 + len(stepped):1 + 2 * len(stepped)] == [2] * len(stepped)
         assert page.points[0] == len(plan.phases)
         assert page.page_errors == []
         assert all("cdnjs" in url for url in page.blocked)  # only the template's own scripts
         for heading in ("Validation", "Schedule", "Maintenance windows",
                         "Impact on each service", "Impact matrix", "Customer notices",
-                        "Steps and the critical path"):
+                        "Steps and the critical path", "Will it fit?"):
             assert heading in page.text
+        # the risk table (as `runbook risk --seed 1` computes it) and the ranking
+        for row in risk_frame(plan, risks).to_dict("records"):
+            assert all(str(v) in page.text for v in row.values()), row
+        assert "70.4%" in page.text                  # messaging-core: the example's risky night
+        for phase, r in zip(plan.phases, risks, strict=True):
+            assert phase.name in page.text
+            assert f"{r.p_before_rollback_deadline:.0%} of 20,000 runs finish by the rollback " \
+                "deadline" in page.text
+        assert "100% of runs" in page.text and "Restore the snapshot" in page.text
         assert "Mon 7 Sep 20:00 NZST (08:00 UTC)" in page.text  # first reminder, 1 h before
         # the margin before each rollback deadline, as the clock computes it
         for row in plan_rows(plan):

@@ -8,7 +8,9 @@ import re
 import pytest
 from plotly.offline import get_plotlyjs
 
+from migration_runbook.fit_charts import bins
 from migration_runbook.plan import load_plan
+from migration_runbook.risk import plan_risk
 from tests.browser import open_offline
 from tests.conftest import EXAMPLE, run_cli
 
@@ -35,10 +37,14 @@ def test_review_exports_one_offline_page_whose_figures_draw(tmp_path):
     with open_offline(out) as page:
         assert page.blocked == []
         assert page.page_errors == [] and page.console_errors == []
-        # the windows, one step timeline a phase (a bar a step), then the impacts
-        assert page.graphs == 2 + len(plan.phases)
+        # the windows, one step timeline a phase (a bar a step), a finish histogram a phase
+        # (a bar a bin with runs, as `runbook risk --seed 1` draws them), then the impacts
+        risks = plan_risk(plan, runs=20_000, seed=1, keep_samples=True)
+        assert page.graphs == 2 + 2 * len(plan.phases)
         assert page.bars == [len(plan.phases), *(len(p.steps) for p in plan.phases),
+                             *(int((bins(r)[1] > 0).sum()) for r in risks),
                              sum(len(p.impacts) for p in plan.phases)]
+        assert "Will it fit?" in page.text
         assert page.count("script[src], link[href], iframe") == 0
         text = page.text
         for expected in ("Validation", "Schedule", "Maintenance windows",
