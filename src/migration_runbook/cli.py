@@ -847,6 +847,7 @@ def step_command(plan: str, phase_id: str, step_id: str, event: str, operator: s
         ev = log.record_step(phase_id, step_id, event, operator, reason, at or None)
     click.echo(f"{ev.phase}: step '{step_id}' {event} recorded as event #{ev.seq} by "
                f"{_visible(ev.operator)} at {times.format_both(ev.at, model.zone)}")
+    _refresh_published(model, outputs, store)   # imports publish only when the plan has one
 
 
 @cli.command()
