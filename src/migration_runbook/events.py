@@ -493,6 +493,10 @@ class EventLog:
             raise EventRefused(phase, event, f"phase '{phase}' cannot {event}: the event log "
                                f"{self.location} belongs to plan {brief(snap.bound_plan, 100)}, "
                                f"not '{self.plan.id}' (use another --outputs folder)")
+        mixed = chronology.mixing_refusal(f"phase '{phase}' cannot {event}", source,
+                                          snap.sources)
+        if mixed:
+            raise EventRefused(phase, event, mixed)
         events = self._rows_to_events(snap.rows)
         if operator is not None:
             who = approvals.operator_refusal(self.plan, phase, event, operator) or \

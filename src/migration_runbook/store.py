@@ -134,6 +134,8 @@ class Snapshot:
     bound_plan: str | None = None
     created_at: str = ""
     login: str = ""     # the session's database login (PostgreSQL), "" for a file
+    sources: frozenset[str] = frozenset()   # of every row of the plan's log, read or not:
+    # a rehearsal's log is its own (`chronology.mixing_refusal`)
 
 
 @dataclass(frozen=True)
@@ -418,7 +420,12 @@ class Store:
             query = query.where(events.c.phase.in_(sorted(set(phases))))
         rows = [{**_MISSING, **row} for row in conn.execute(query.order_by(events.c.seq))
                 .mappings()]
-        snap = Snapshot(rows=rows, bound_plan=facts.get("plan"))
+        if phases is None:
+            sources = frozenset(str(row["source"]) for row in rows)
+        else:
+            sources = frozenset(str(value) for value in conn.execute(
+                select(events.c.source).where(events.c.plan == plan_id).distinct()).scalars())
+        snap = Snapshot(rows=rows, bound_plan=facts.get("plan"), sources=sources)
         if self.backend == "postgresql":
             snap.login = str(conn.execute(text("SELECT session_user")).scalar() or "")
         if head is not None:
