@@ -33,6 +33,7 @@ from .store import (
     sqlite_url,
     unmask,
 )
+from .terminal import visible
 
 SOURCES = ("cli", "notebook", "rehearsal")
 MAX_OPERATOR = 200
@@ -101,11 +102,9 @@ def brief(value: Any, limit: int = 40) -> str:
 
 
 def printable(value: Any, limit: int = 100) -> str:
-    """Stored text for a message: control characters and bytes that were not UTF-8 as
-    escapes (`\\x1b`), cut to `limit` characters."""
-    shown = str(value).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    shown = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in shown)
-    return shown[:limit] + ("..." if len(shown) > limit else "")
+    """Stored text for a message: on one line, control characters and bytes that were not
+    UTF-8 as escapes (`\\x1b`), cut to `limit` characters (`terminal.visible`)."""
+    return visible(value, one_line=True, limit=limit)
 
 
 def record_label(seq: Any) -> str:
