@@ -6,7 +6,6 @@ Tests taking `store_url` run on SQLite and on PostgreSQL.
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -14,21 +13,12 @@ import pytest
 
 from migration_runbook.errors import EventRefused
 from migration_runbook.events import open_log
-from migration_runbook.plan import load_plan
 from tests.conftest import EXAMPLE, UNTICKED, run_cli
 
 PHASE = "carrier-connections"
 AUCKLAND = ZoneInfo("Pacific/Auckland")
 
 
-@pytest.fixture(scope="module")
-def plan():
-    return load_plan(EXAMPLE)
-
-
-@pytest.fixture
-def env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k != "RUNBOOK_STORE"}
 
 
 def _rows(log) -> list[tuple]:
