@@ -493,7 +493,7 @@ class EventLog:
                                f"{self.location} belongs to plan {brief(snap.bound_plan, 100)}, "
                                f"not '{self.plan.id}' (use another --outputs folder)")
         mixed = chronology.mixing_refusal(f"phase '{phase}' cannot {event}", source,
-                                          snap.sources)
+                                          snap.first_source)
         if mixed:
             raise EventRefused(phase, event, mixed)
         events = self._rows_to_events(snap.rows)

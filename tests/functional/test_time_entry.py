@@ -95,6 +95,17 @@ def test_a_rehearsal_event_is_refused_in_a_log_of_the_real_run(plan, store_url):
         assert _rows(log) == before
 
 
+def test_a_rehearsal_event_is_refused_in_a_real_log_whatever_phase_it_is_for(plan, store_url):
+    """The log's first record says what it is, read even when the phase's own rows are none
+    (`-p source rehearsal` with no typed time, for a phase the real run has not touched)."""
+    with open_log(plan, store=store_url) as log:
+        log.record("api-endpoints", "note", "alice")
+        before = _rows(log)
+        with pytest.raises(EventRefused, match="a rehearsal plays into a log of its own"):
+            log.record(PHASE, "go", "rehearsal", source="rehearsal")
+        assert _rows(log) == before
+
+
 # --- the command ----------------------------------------------------------------------------
 
 def _refused(done) -> str:
