@@ -53,6 +53,42 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300,
                           cwd=cwd or ROOT, timeout=timeout, env=env)
 
 
+@pytest.fixture(scope="module")
+def plan():
+    """The example plan, loaded once a test file (a file with a plan of its own defines its
+    own `plan` fixture, which wins)."""
+    from migration_runbook.plan import load_plan
+
+    return load_plan(EXAMPLE)
+
+
+def env_without_store() -> dict[str, str]:
+    """This environment without $RUNBOOK_STORE, so --outputs (or --store) says where the log
+    is."""
+    return {k: v for k, v in os.environ.items() if k != "RUNBOOK_STORE"}
+
+
+@pytest.fixture
+def env() -> dict[str, str]:
+    """`env_without_store()` for a test's `runbook` commands."""
+    return env_without_store()
+
+
+def race(racers: list[subprocess.Popen], signal_file: Path) -> list[tuple[int, str, str]]:
+    """Start processes racing at once: each prints `ready` once it has imported and opened
+    its log, then waits for `signal_file`; returns (exit status, stdout, stderr) of each.
+    A racer still running when this fails is killed."""
+    try:
+        for racer in racers:
+            assert racer.stdout is not None and racer.stdout.readline() == "ready\n"
+        signal_file.touch()
+        return [(racer.wait(timeout=120), *racer.communicate()) for racer in racers]
+    finally:
+        for racer in racers:
+            if racer.poll() is None:
+                racer.kill()
+
+
 UNTICKED = "steps not ticked in this test"
 """The reason that completes a phase whose steps a test does not tick (see `progress`)."""
 

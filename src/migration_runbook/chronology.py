@@ -91,6 +91,21 @@ def is_rehearsal_log(events: Iterable[Event]) -> bool:
     return all(e.source == REHEARSAL for e in events)
 
 
+def mixing_refusal(what: str, source: str, first_source: str) -> str | None:
+    """Why an event from `source` may not join a log whose first record came from
+    `first_source` ("" for an empty log): a rehearsal's log is its own. A rehearsal's record
+    (unsigned, in simulated time, by role holders) in a real night's log would pass for a
+    decision, and a real decision in a rehearsal's log would be lost among simulated ones
+    (SECURITY.md). Refused both ways, the first record says what a log is."""
+    if not first_source or (source == REHEARSAL) == (first_source == REHEARSAL):
+        return None
+    if source == REHEARSAL:
+        return (f"{what}: a rehearsal plays into a log of its own, and this one holds events "
+                "of the real run (rehearse into a fresh --outputs folder)")
+    return (f"{what}: this event log is a rehearsal's (it holds rehearsal records); the "
+            "real run keeps a log of its own (use another --outputs folder or --store)")
+
+
 def future_refusal(what: str, at: datetime, now: datetime, zone: ZoneInfo) -> str | None:
     """Why `at` may not be used: it is more than `FUTURE_TOLERANCE` after `now`."""
     if at - now <= FUTURE_TOLERANCE:

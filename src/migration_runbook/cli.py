@@ -22,7 +22,7 @@ from rich.text import Text
 from . import times
 from .errors import RunbookError
 from .plan import load_plan, load_plan_with_warnings, schedule_rows
-from .terminal import CONTROL, visible
+from .terminal import CONTROL, has_control, visible
 
 FORMATS = click.Choice(["table", "csv", "json"])
 
@@ -59,7 +59,7 @@ def _print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
     for column in columns:
         table.add_column(column)
     for row in rows:
-        table.add_row(*(cell if isinstance(cell, Text) and not _CONTROL.search(cell.plain)
+        table.add_row(*(cell if isinstance(cell, Text) and not has_control(cell.plain)
                         else Text(_visible(cell.plain if isinstance(cell, Text) else cell))
                         for cell in row))
     _console().print(table)
@@ -850,6 +850,7 @@ def step_command(plan: str, phase_id: str, step_id: str, event: str, operator: s
         ev = log.record_step(phase_id, step_id, event, operator, reason, at or None)
     click.echo(f"{ev.phase}: step '{step_id}' {event} recorded as event #{ev.seq} by "
                f"{_visible(ev.operator)} at {times.format_both(ev.at, model.zone)}")
+    _refresh_published(model, outputs, store)   # imports publish only when the plan has one
 
 
 @cli.command()

@@ -416,16 +416,10 @@ BLOCKING_LEVELS = ("unavailable", "delayed")
 def notices_due(plan: Plan) -> list[tuple[str, str, datetime, str | None]]:
     """Every notice the plan calls for: (kind, phase or '', when it is due, UTC, the phase
     whose window it belongs to: in-progress and extended go out while their own phase runs)."""
-    from .notices import announce_at
+    from .notices import notices_due as due
 
-    due: list[tuple[str, str, datetime, str | None]] = [
-        ("announcement", "", announce_at(plan)[0], None)]
-    for p in plan.phases:
-        due += [("reminder", p.id, p.start - plan.communications.reminder_before, None),
-                ("in-progress", p.id, p.start, p.id),
-                ("extended", p.id, p.end, p.id),
-                ("completed", p.id, p.end, None)]
-    return due
+    return [(kind, phase or "", at, phase if kind in ("in-progress", "extended") else None)
+            for at, kind, phase, _ in due(plan)]
 
 
 def channel_lint(plan: Plan) -> list[Any]:

@@ -33,6 +33,7 @@ from .store import (
     sqlite_url,
     unmask,
 )
+from .terminal import visible
 
 SOURCES = ("cli", "notebook", "rehearsal")
 MAX_OPERATOR = 200
@@ -101,11 +102,9 @@ def brief(value: Any, limit: int = 40) -> str:
 
 
 def printable(value: Any, limit: int = 100) -> str:
-    """Stored text for a message: control characters and bytes that were not UTF-8 as
-    escapes (`\\x1b`), cut to `limit` characters."""
-    shown = str(value).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    shown = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in shown)
-    return shown[:limit] + ("..." if len(shown) > limit else "")
+    """Stored text for a message: on one line, control characters and bytes that were not
+    UTF-8 as escapes (`\\x1b`), cut to `limit` characters (`terminal.visible`)."""
+    return visible(value, one_line=True, limit=limit)
 
 
 def record_label(seq: Any) -> str:
@@ -493,6 +492,10 @@ class EventLog:
             raise EventRefused(phase, event, f"phase '{phase}' cannot {event}: the event log "
                                f"{self.location} belongs to plan {brief(snap.bound_plan, 100)}, "
                                f"not '{self.plan.id}' (use another --outputs folder)")
+        mixed = chronology.mixing_refusal(f"phase '{phase}' cannot {event}", source,
+                                          snap.first_source)
+        if mixed:
+            raise EventRefused(phase, event, mixed)
         events = self._rows_to_events(snap.rows)
         if operator is not None:
             who = approvals.operator_refusal(self.plan, phase, event, operator) or \

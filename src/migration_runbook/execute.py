@@ -354,18 +354,6 @@ def _fail(error: BaseException, kernel: Any, name: str, source: Path, output: Pa
                              type(exc).__name__, str(output)) from None
 
 
-def _temporary_beside(output: Path) -> Path:
-    """An empty hidden `.ipynb` beside `output` (papermill warns about other suffixes)."""
-    try:
-        fd, name = tempfile.mkstemp(prefix=f".{output.stem}.", suffix=".ipynb",
-                                    dir=output.parent)
-    except OSError as exc:
-        raise OutputError(f"{output}: cannot write the executed notebook "
-                          f"({exc.strerror or type(exc).__name__})") from None
-    os.close(fd)
-    return Path(name)
-
-
 def _keep(final: Path, output: Path, strict: bool = True) -> None:
     """Rename papermill's last write over `output` when it is a whole notebook; else drop it
     (a disk that filled up half-way): `output` then keeps its last checkpoint. `strict`
@@ -394,21 +382,17 @@ def _whole(path: Path) -> bool:
 
 
 def save_checkpoint(nb: Any, output: Path) -> None:
-    """Write notebook `nb` over `output` whole (temp file, rename), never half of it."""
+    """Write notebook `nb` over `output` whole (`files.write_atomic`), never half of it; not
+    synced to the disk, as the next cell's checkpoint or papermill's last write replaces it."""
     import nbformat
 
-    data = nbformat.writes(nb).encode("utf-8")
-    tmp = _temporary_beside(output)
+    from .files import write_atomic
+
     try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, output)
-    except OSError as exc:
-        raise OutputError(f"{output}: cannot write the executed notebook "
-                          f"({exc.strerror or type(exc).__name__})") from None
-    finally:
-        tmp.unlink(missing_ok=True)
+        write_atomic(output, nbformat.writes(nb).encode("utf-8"), sync=False)
+    except OutputError as exc:
+        detail = str(exc).removeprefix(f"{output}: ").removeprefix("cannot write: ")
+        raise OutputError(f"{output}: cannot write the executed notebook ({detail})") from None
 
 
 _registered: list[str] = []

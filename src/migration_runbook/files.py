@@ -85,9 +85,12 @@ def check_writable(target: str | os.PathLike[str]) -> Path:
     return output_target(target).given
 
 
-def write_atomic(path: str | os.PathLike[str], data: bytes | str) -> Path:
+def write_atomic(path: str | os.PathLike[str], data: bytes | str, sync: bool = True) -> Path:
     """Write `data` to `path` so a reader sees the old file or the new one, never half of one
-    (a device or FIFO is streamed to instead; see the module docstring); returns `path`."""
+    (a device or FIFO is streamed to instead; see the module docstring); returns `path`.
+
+    `sync`: flush to the disk before the rename, so a power cut leaves one of the two; off
+    for a file rewritten again in a moment (a notebook's checkpoint before each cell)."""
     target = output_target(path)
     payload = data.encode("utf-8") if isinstance(data, str) else data
     if target.how == STREAM:
@@ -102,7 +105,8 @@ def write_atomic(path: str | os.PathLike[str], data: bytes | str) -> Path:
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
             handle.flush()
-            os.fsync(handle.fileno())
+            if sync:
+                os.fsync(handle.fileno())
         os.chmod(tmp, _mode_for(target.path))
         os.replace(tmp, target.path)
     except OSError as exc:

@@ -585,25 +585,35 @@ def announce_at(plan: Plan) -> tuple[datetime, str]:
                                 f"{hour:02d}:{minute:02d} local")
 
 
-def comms_schedule(plan: Plan) -> list[dict[str, Any]]:
-    """Every notice the plan calls for, in the order it goes out (local + UTC times).
-
-    The announcement (announce_at or the default rule), a reminder `reminder_before` each
-    window, and a status message at each window's planned end.
-    """
-    zone = plan.zone
+def notices_due(plan: Plan) -> list[tuple[datetime, str, str | None, str]]:
+    """Every notice the plan calls for at a time of its own, in plan order: (when, UTC; kind;
+    phase or None; the rule). The one list `runbook comms` and the channel lint read; only
+    `UNTIMED` kinds are missing (a test holds the two to `KINDS`)."""
     before = plan.communications.reminder_before
-    rows: list[tuple[datetime, int, str, str | None, str]] = []
     at, rule = announce_at(plan)
-    rows.append((at, 0, "announcement", None, rule))
+    due: list[tuple[datetime, str, str | None, str]] = [(at, "announcement", None, rule)]
     for p in plan.phases:
-        rows.append((p.start - before, 1, "reminder", p.id,
-                     f"{human_duration(before)} before the window"))
-        rows.append((p.end, 2, "completed", p.id,
-                     "planned end; send once the phase is completed or rolled back"))
-    rows.sort(key=lambda r: (r[0], r[1]))
+        due += [(p.start - before, "reminder", p.id, f"{human_duration(before)} before the window"),
+                (p.start, "in-progress", p.id, "planned start; send once the phase has started"),
+                (p.end, "extended", p.id, "planned end; send only if the phase is still running"),
+                (p.end, "completed", p.id,
+                 "planned end; send once the phase is completed or rolled back")]
+    return due
+
+
+UNTIMED = {"reschedule": "bump revision; send with --previous OLD_PLAN"}
+"""Notices with no time in the plan: kind -> when they go out."""
+
+
+def comms_schedule(plan: Plan) -> list[dict[str, Any]]:
+    """Every notice kind the plan calls for, in the order it goes out (local + UTC times):
+    `notices_due` by time (ties in the order of `KINDS`), then the `UNTIMED` ones, whose
+    `send_at*` fields are None."""
+    zone = plan.zone
+    order = {kind: i for i, kind in enumerate(KINDS)}
     labels = {p.id: phase_label(plan, p) for p in plan.phases}
-    return [{
+    source = plan.source or "PLAN"
+    rows = [{
         "notice": kind,
         "phase": phase,
         "phase_label": labels.get(phase, "") if phase else "",
@@ -612,9 +622,14 @@ def comms_schedule(plan: Plan) -> list[dict[str, Any]]:
         "send_at_utc": times.format_iso_utc(at),
         "send_at_display": times.format_both(at, zone),
         "rule": rule,
-        "command": f"runbook notices {plan.source or 'PLAN'} {kind}"
-                   + (f" --phase {phase}" if phase else ""),
-    } for at, _, kind, phase, rule in rows]
+        "command": f"runbook notices {source} {kind}" + (f" --phase {phase}" if phase else ""),
+    } for at, kind, phase, rule in sorted(notices_due(plan),
+                                          key=lambda d: (d[0], order[d[1]]))]
+    return rows + [{
+        "notice": kind, "phase": None, "phase_label": "", "send_at": None,
+        "send_at_abbrev": None, "send_at_utc": None, "send_at_display": "when a window moves",
+        "rule": rule, "command": f"runbook notices {source} {kind} --previous OLD_PLAN",
+    } for kind, rule in UNTIMED.items()]
 
 
 # --- files ---------------------------------------------------------------------------

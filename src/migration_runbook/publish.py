@@ -5,8 +5,10 @@ the event log.
 notices sent, newest first; no JavaScript, nothing fetched), `feed.atom` (one entry per notice
 sent and per phase state change, each with a stable `tag:` id; feedgen) and `calendar.ics`.
 Every file is written whole or not at all. With `communications.publish: DIR` in the plan,
-`refresh_site` rebuilds it after each event (`runbook phase`, `runbook notices --send`, and
-whatever else records events: call `refresh_site(plan, outputs, store)`).
+`refresh_site` rebuilds it after each event (`runbook phase`, `runbook step`, `runbook notices
+--send`, and whatever else records events: call `refresh_site(plan, outputs, store)`). A phase
+in progress shows when it is expected to end (`notices.expected_end`, the in-progress notice's
+forecast), which each step tick moves.
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ def tag(plan: Plan, at: datetime, what: str) -> str:
 def site_model(plan: Plan, events: list[Any], as_of: datetime | None = None) -> dict[str, Any]:
     """Everything the page and the feed show, derived from the plan and the event log."""
     from .delivery import deliveries, sent
-    from .notices import phase_label, phase_views
+    from .notices import expected_end, phase_label, phase_views
     from .states import RESULT, replay
 
     now = as_of or times.now()
@@ -71,8 +73,13 @@ def site_model(plan: Plan, events: list[Any], as_of: datetime | None = None) -> 
     states = replay(plan, events)
     views = {v.id: v for v in phase_views(plan)}
     phases = [{"view": views[p.id], "state": states[p.id],
-               "state_text": STATE_WORDS.get(states[p.id], states[p.id])} for p in plan.phases]
+               "state_text": STATE_WORDS.get(states[p.id], states[p.id]), "expected_end": ""}
+              for p in plan.phases]
     running = [row for row in phases if row["state"] in ("in-progress", "rolling-back")]
+    for row in running:
+        if row["state"] == "in-progress":   # a step tick moves it: the page shows it
+            row["expected_end"] = times.format_both(
+                expected_end(plan, row["view"].id, events, now), zone)
     upcoming = [row for row in phases if row["state"] in ("planned", "approved", "held")]
     upcoming.sort(key=lambda row: row["view"].start_utc)
     done = sum(1 for row in phases if row["state"] == "completed")

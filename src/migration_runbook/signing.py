@@ -107,7 +107,8 @@ def signer_for(plan: Plan, phase_id: str, event: str, operator: str, key: str | 
 
     `key` (--sign), else $RUNBOOK_SIGNING_KEY, else a key in the ssh-agent that the plan's
     allowed_signers gives `operator`. A phase whose approvals require signatures refuses an
-    unsigned decision (a rehearsal's, in simulated time, is exempt: see SECURITY.md).
+    unsigned decision (a rehearsal's, in simulated time and its own log, is exempt: see
+    SECURITY.md).
     """
     from .approvals import signatures_required
 
@@ -218,12 +219,17 @@ def check_signatures(plan: Plan, events: Sequence[Event]) -> SignatureCheck:
     signers = signers_path(plan)
     by: dict[str, int] = {}
     required = {p.id for p in plan.phases if signatures_required(plan, p.id)}
+    # A rehearsal's own log may be unsigned; a rehearsal's record in a real night's log is
+    # judged like any other (else `-p source rehearsal` would skip the signature).
+    rehearsal_log = all(ev.source == "rehearsal" for ev in events)
     for ev in events:
         if not ev.signature:
-            if ev.phase in required and ev.source != "rehearsal":
+            if ev.phase in required and not rehearsal_log:
+                kind = "a rehearsal record in a log of the real run, unsigned" \
+                    if ev.source == "rehearsal" else "unsigned"
                 return SignatureCheck(False, sum(by.values()), len(events), by, ev.seq,
                                       f"record {ev.seq} ({ev.phase} {ev.event} by "
-                                      f"{ev.operator}) is unsigned, and the plan requires "
+                                      f"{ev.operator}) is {kind}, and the plan requires "
                                       "signed decisions")
             continue
         if signers is None:

@@ -134,6 +134,8 @@ class Snapshot:
     bound_plan: str | None = None
     created_at: str = ""
     login: str = ""     # the session's database login (PostgreSQL), "" for a file
+    first_source: str = ""   # the source of the log's first record, read or not ("" empty):
+    # a rehearsal's log is its own, so it says what the log is (`chronology.mixing_refusal`)
 
 
 @dataclass(frozen=True)
@@ -418,7 +420,12 @@ class Store:
             query = query.where(events.c.phase.in_(sorted(set(phases))))
         rows = [{**_MISSING, **row} for row in conn.execute(query.order_by(events.c.seq))
                 .mappings()]
-        snap = Snapshot(rows=rows, bound_plan=facts.get("plan"))
+        if phases is None or (rows and rows[0]["seq"] == 1):
+            first = str(rows[0]["source"]) if rows else ""
+        else:   # by the primary key (plan, seq): no scan of a long log
+            first = str(conn.execute(select(events.c.source).where(events.c.plan == plan_id)
+                                     .order_by(events.c.seq).limit(1)).scalar() or "")
+        snap = Snapshot(rows=rows, bound_plan=facts.get("plan"), first_source=first)
         if self.backend == "postgresql":
             snap.login = str(conn.execute(text("SELECT session_user")).scalar() or "")
         if head is not None:

@@ -568,7 +568,7 @@ def notice_times(plan: Plan, tz: str | None = None) -> pd.DataFrame:
     from .notices import comms_schedule  # notices pulls in Jinja2; only this table needs it
 
     zone = plan.display_zone(tz)
-    rows = comms_schedule(plan)
+    rows = [r for r in comms_schedule(plan) if r["send_at_utc"]]   # not the untimed ones
     frame = pd.DataFrame({
         "kind": [r["notice"] for r in rows],
         "phase": [r["phase"] or "" for r in rows],

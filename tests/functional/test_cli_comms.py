@@ -112,13 +112,32 @@ def test_comms_lists_every_notice_in_order() -> None:
     result = run_cli("comms", EXAMPLE, "--format", "json")
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)
-    assert [r["notice"] for r in rows] == ["announcement"] + ["reminder", "completed"] * 4
+    assert [r["notice"] for r in rows] == (
+        ["announcement"] + ["reminder", "in-progress", "extended", "completed"] * 4
+        + ["reschedule"])
+    assert rows[2]["send_at_display"] == "Mon 7 Sep 21:00 NZST (09:00 UTC)"   # in-progress
+    assert rows[-1]["send_at_utc"] is None
+    assert rows[-1]["command"] == f"runbook notices {EXAMPLE} reschedule --previous OLD_PLAN"
     assert rows[1]["send_at_utc"] == "2020-09-07T08:00:00Z"
     assert rows[1]["send_at_display"] == "Mon 7 Sep 20:00 NZST (08:00 UTC)"
     table = run_cli("comms", EXAMPLE)
     assert table.returncode == 0, table.stderr
     assert "Mon 7 Sep 20:00 NZST (08:00 UTC)" in table.stdout
     assert "Phase 4: API End-Point Migration" in table.stdout
+
+
+def test_comms_lists_every_kind_of_notice_there_is() -> None:
+    """One source of truth: a kind added to `notices.KINDS` shows in `runbook comms`."""
+    from migration_runbook.notices import KINDS
+
+    rows = json.loads(run_cli("comms", EXAMPLE, "--format", "json").stdout)
+    assert {r["notice"] for r in rows} == set(KINDS)
+    table = run_cli("comms", EXAMPLE, "--format", "table")
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    for kind in KINDS:
+        assert any(f" {kind} " in line for line in lines), kind
+    assert any("when a window moves" in line and "reschedule" in line for line in lines)
 
 
 def test_ics_writes_the_calendar(tmp_path: Path) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import sqlite3
 from pathlib import Path
 
@@ -18,7 +17,6 @@ from sqlalchemy import text
 
 from migration_runbook.errors import EventRefused
 from migration_runbook.events import HASHED, LOG_COLUMNS, open_log
-from migration_runbook.plan import load_plan
 from migration_runbook.store import Store
 from tests.conftest import EXAMPLE, run_cli
 
@@ -33,15 +31,6 @@ SCENARIO = [   # phase, event, operator, at (UTC), reason
 ]
 
 
-@pytest.fixture(scope="module")
-def plan():
-    return load_plan(EXAMPLE)
-
-
-@pytest.fixture
-def env() -> dict[str, str]:
-    """The environment without RUNBOOK_STORE, so --outputs decides where the log is."""
-    return {k: v for k, v in os.environ.items() if k != "RUNBOOK_STORE"}
 
 
 @pytest.fixture

@@ -5,8 +5,6 @@ Each is one line on stderr that says what is wrong and what would be right, and 
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from migration_runbook.events import open_log
@@ -16,10 +14,6 @@ from tests.conftest import EXAMPLE, run_cli
 EVENTS = ("'review', 'go', 'no-go', 'start', 'complete', 'rollback', 'rolled-back', 'note', "
           "'approve', 'revoke'")
 
-
-@pytest.fixture
-def env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k != "RUNBOOK_STORE"}
 
 
 def test_an_unknown_event_is_one_usage_line_listing_the_events(tmp_path):

@@ -43,10 +43,6 @@ ALLOWED = {
 T0 = datetime(2020, 9, 7, 8, 50, tzinfo=UTC)
 
 
-@pytest.fixture(scope="module")
-def plan():
-    return load_plan(EXAMPLE)
-
 
 @pytest.fixture
 def log(plan, store_url):

@@ -190,6 +190,68 @@ def test_a_forged_record_with_the_chain_recomputed_fails_verify_at_that_record(
                                      "the key is bob's, not alice's")
 
 
+# --- a rehearsal's records are not a real night's (source=rehearsal is unsigned) --------------
+
+def test_a_rehearsal_record_is_refused_in_a_real_night_s_log(plan_path, keys, tmp_path):
+    """`-p source rehearsal` (or source="rehearsal") cannot slip an unsigned decision into a
+    real night's log, with or without a typed time."""
+    run = tmp_path / "run"
+    with open_log(load_plan(plan_path), run) as log:
+        log.record("db", "approve", "bob", at=at(0), sign=str(keys["bob"]))
+        before = log.events()
+        for when in (None, at(1)):
+            with pytest.raises(EventRefused) as caught:
+                log.record("db", "go", "alice", at=when, source="rehearsal")
+            assert str(caught.value) == (
+                "phase 'db' cannot go: a rehearsal plays into a log of its own, and this one "
+                "holds events of the real run (rehearse into a fresh --outputs folder)")
+        assert log.events() == before
+
+
+def test_a_real_decision_is_refused_in_a_rehearsal_s_log(plan_path, keys, tmp_path):
+    """An unsigned rehearsal approval recorded first cannot open a real, signed go."""
+    run = tmp_path / "run"
+    with open_log(load_plan(plan_path), run) as log:
+        log.record("db", "approve", "bob", at=at(0), source="rehearsal")
+        before = log.events()
+        with pytest.raises(EventRefused) as caught:
+            log.record("db", "go", "alice", at=at(1), sign=str(keys["alice"]))
+        assert str(caught.value) == (
+            "phase 'db' cannot go: this event log is a rehearsal's (it holds rehearsal "
+            "records); the real run keeps a log of its own (use another --outputs folder or "
+            "--store)")
+        assert log.events() == before
+
+
+def test_verify_fails_an_unsigned_rehearsal_record_appended_to_a_real_night_s_log(
+        plan_path, keys, tmp_path):
+    """Written past the tool (straight into the database, chain extended): `verify` names it,
+    where a rehearsal's own log of unsigned records verifies."""
+    from migration_runbook.events import record_hash
+
+    run = tmp_path / "run"
+    record_night(plan_path, run, keys)
+    with sqlite3.connect(run / "events.sqlite") as db:
+        db.row_factory = sqlite3.Row
+        row = dict(db.execute("SELECT * FROM events ORDER BY seq DESC LIMIT 1").fetchone())
+        row.update(seq=5, event="note", operator="bob", reason="rolled back, all fine",
+                   source="rehearsal", signature="", details="{}", prev_hash=row["hash"])
+        row["hash"] = record_hash(row)
+        db.execute(f"INSERT INTO events ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                   list(row.values()))
+        db.execute("UPDATE plans SET last_seq = 5, last_hash = ?", (row["hash"],))
+    result = run_cli("verify", plan_path, "--outputs", run)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "signed: record 5 (db note by bob) is a rehearsal record in a log of the real run, "
+        "unsigned, and the plan requires signed decisions")
+    rehearsal = tmp_path / "rehearsal"
+    with open_log(load_plan(plan_path), rehearsal) as log:
+        log.record("db", "approve", "bob", at=at(0), source="rehearsal")
+    result = run_cli("verify", plan_path, "--outputs", rehearsal)
+    assert result.returncode == 0, result.stderr
+
+
 def test_unsigned_records_are_counted_where_signatures_are_not_required(keys, tmp_path):
     path = plan_file(tmp_path, require=False)
     with open_log(load_plan(path), tmp_path / "run") as log:

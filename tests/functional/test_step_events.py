@@ -12,7 +12,7 @@ import pytest
 from migration_runbook.errors import EventRefused
 from migration_runbook.events import open_log
 from migration_runbook.plan import load_plan
-from tests.conftest import run_cli
+from tests.conftest import race, run_cli
 from tests.functional.test_events import rows
 
 PLAN = """\
@@ -302,15 +302,7 @@ def test_six_operators_starting_the_same_step_at_once_record_exactly_one(log, pl
     signal_file = tmp_path / "now"
     racers = [python(STEP_RACER, plan_path, store_url, f"op-{i}", signal_file)
               for i in range(6)]
-    try:
-        for racer in racers:
-            assert racer.stdout.readline() == "ready\n"
-        signal_file.touch()
-        results = [(racer.wait(timeout=120), *racer.communicate()) for racer in racers]
-    finally:
-        for racer in racers:
-            if racer.poll() is None:
-                racer.kill()
+    results = race(racers, signal_file)
     winners = [r for r in results if r[0] == 0]
     assert len(winners) == 1 and winners[0][1] == "recorded 3\n"
     for code, out, err in (r for r in results if r[0] != 0):

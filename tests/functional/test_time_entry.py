@@ -6,7 +6,6 @@ Tests taking `store_url` run on SQLite and on PostgreSQL.
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -14,21 +13,12 @@ import pytest
 
 from migration_runbook.errors import EventRefused
 from migration_runbook.events import open_log
-from migration_runbook.plan import load_plan
 from tests.conftest import EXAMPLE, UNTICKED, run_cli
 
 PHASE = "carrier-connections"
 AUCKLAND = ZoneInfo("Pacific/Auckland")
 
 
-@pytest.fixture(scope="module")
-def plan():
-    return load_plan(EXAMPLE)
-
-
-@pytest.fixture
-def env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k != "RUNBOOK_STORE"}
 
 
 def _rows(log) -> list[tuple]:
@@ -91,7 +81,7 @@ def test_a_rehearsal_may_play_future_times_into_a_log_of_its_own(plan, store_url
         ev = log.record(PHASE, "note", "rehearsal", reason="rehearsal", at=month,
                         source="rehearsal")
         assert ev.at == month
-        with pytest.raises(EventRefused, match="in the future"):
+        with pytest.raises(EventRefused, match="this event log is a rehearsal's"):
             log.record(PHASE, "note", "alice", reason="typed", at=month)
 
 
@@ -102,6 +92,17 @@ def test_a_rehearsal_event_is_refused_in_a_log_of_the_real_run(plan, store_url):
         with pytest.raises(EventRefused, match="a rehearsal plays into a log of its own"):
             log.record("web-interface", "note", "rehearsal", reason="rehearsal",
                        at="2020-09-09T08:50:00Z", source="rehearsal")
+        assert _rows(log) == before
+
+
+def test_a_rehearsal_event_is_refused_in_a_real_log_whatever_phase_it_is_for(plan, store_url):
+    """The log's first record says what it is, read even when the phase's own rows are none
+    (`-p source rehearsal` with no typed time, for a phase the real run has not touched)."""
+    with open_log(plan, store=store_url) as log:
+        log.record("api-endpoints", "note", "alice")
+        before = _rows(log)
+        with pytest.raises(EventRefused, match="a rehearsal plays into a log of its own"):
+            log.record(PHASE, "go", "rehearsal", source="rehearsal")
         assert _rows(log) == before
 
 

@@ -6,7 +6,6 @@ one line a problem) on stderr, no Python traceback.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -16,7 +15,11 @@ from pathlib import Path
 
 import yaml
 
-from tests.conftest import EXAMPLE, ROOT
+from tests.conftest import (
+    EXAMPLE,
+    ROOT,
+    env_without_store,  # noqa: F401  (its tests import it from here)
+)
 
 RUNBOOK = Path(sys.executable).with_name("runbook")
 PAPERMILL = Path(sys.executable).with_name("papermill")
@@ -75,13 +78,6 @@ def assert_clean_refusal(result: subprocess.CompletedProcess[str], *, lines: int
     if lines is not None:
         assert len(shown) == lines, shown
     return err.strip()
-
-
-def env_without_store() -> dict[str, str]:
-    """This environment without $RUNBOOK_STORE, so the log goes in the --outputs folder."""
-    env = dict(os.environ)
-    env.pop("RUNBOOK_STORE", None)
-    return env
 
 
 def example_data() -> dict:

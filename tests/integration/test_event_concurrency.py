@@ -19,7 +19,7 @@ import pytest
 from migration_runbook.errors import EventRefused, RunbookError
 from migration_runbook.events import open_log
 from migration_runbook.plan import load_plan
-from tests.conftest import EXAMPLE, ROOT, run_cli
+from tests.conftest import EXAMPLE, ROOT, env_without_store, race, run_cli
 
 PHASE = "carrier-connections"
 
@@ -65,7 +65,7 @@ for i in range(100000):
 
 
 def python(script: str, *args: str) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if k != "RUNBOOK_STORE"}
+    env = env_without_store()
     return subprocess.Popen([sys.executable, "-c", script, *map(str, args)], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
@@ -74,15 +74,7 @@ def python(script: str, *args: str) -> subprocess.Popen[str]:
 def test_eight_operators_saying_go_at_once_record_exactly_one(store_url, tmp_path):
     signal_file = tmp_path / "now"
     racers = [python(RACER, EXAMPLE, store_url, f"operator-{i}", signal_file) for i in range(8)]
-    try:
-        for racer in racers:                          # everyone has imported and opened
-            assert racer.stdout.readline() == "ready\n"
-        signal_file.touch()
-        results = [(racer.wait(timeout=120), *racer.communicate()) for racer in racers]
-    finally:
-        for racer in racers:
-            if racer.poll() is None:
-                racer.kill()
+    results = race(racers, signal_file)
     winners = [r for r in results if r[0] == 0]
     losers = [r for r in results if r[0] != 0]
     assert len(winners) == 1 and winners[0][1] == "recorded 1\n"

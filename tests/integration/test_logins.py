@@ -4,7 +4,6 @@ wrote it (`session_user`), covered by its hash, and a plan's `team[].login` must
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
@@ -30,10 +29,6 @@ phases:
      rollback: {{duration: 30m, plan: back}}}}
 """
 
-
-@pytest.fixture
-def env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k != "RUNBOOK_STORE"}
 
 
 def test_each_record_keeps_its_login_and_a_plan_login_must_match(postgres, write_plan, env):

@@ -3,8 +3,10 @@ calendar, and the refresh after each event when the plan names a publish folder.
 
 from __future__ import annotations
 
-from datetime import timedelta
+import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import feedparser
 import pytest
@@ -145,3 +147,52 @@ def test_the_plans_publish_folder_is_refreshed_after_runbook_phase(write_plan, t
         "Phase 1: Core <img src=x onerror=alert(1)> move: approved, starting soon"]
     html = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
     assert "approved, starting soon" in html
+
+
+def test_the_plans_publish_folder_is_refreshed_after_a_step_tick(write_plan, tmp_path) -> None:
+    """`runbook step` refreshes the page like `phase` and `notices --send` do, and the tick
+    shows: the phase's expected end (the clock's forecast) moves."""
+    zone = ZoneInfo("Pacific/Auckland")
+    start = (datetime.now(UTC) - timedelta(minutes=10)).replace(second=0, microsecond=0)
+    local = start.astimezone(zone)
+    path = write_plan(f"""
+id: publish-test
+title: Publish steps
+timezone: Pacific/Auckland
+services: [{{id: api, name: API}}]
+phases:
+  - id: one
+    name: Core move
+    start: {local:%Y-%m-%d %H:%M}
+    end: {local + timedelta(hours=6):%Y-%m-%d %H:%M}
+    impacts: [{{service: api, level: unavailable}}]
+    rollback: {{duration: 30m, plan: Undo.}}
+    steps:
+      - {{id: freeze, name: Freeze writes, duration: 30m}}
+      - {{id: copy, name: Copy the tables, duration: 4h, after: [freeze]}}
+communications:
+  publish: site
+""")
+    plan = load_plan(path)
+    out = tmp_path / "run"
+    with events.open_log(plan, out) as log:
+        log.record("one", "go", "alice", at=start - timedelta(minutes=5))
+        log.record("one", "start", "alice", at=start)
+    publish(path, out, tmp_path / "site")
+    index = tmp_path / "site" / "index.html"
+
+    def expected() -> datetime:
+        found = re.search(r"Expected to end around <span class=\"time\">[^<]*\((\d\d:\d\d) UTC",
+                          index.read_text(encoding="utf-8"))
+        assert found, "no expected end on the page"
+        return datetime.strptime(found[1], "%H:%M")
+
+    before = expected()
+    result = run_cli("step", path, "one", "freeze", "skip", "--reason", "read-only already",
+                     "--operator", "alice", "--outputs", out)
+    assert result.returncode == 0, result.stderr
+    assert f"status page refreshed: {index}" in result.stderr
+    moved = (before - expected()) % timedelta(days=1)
+    assert timedelta(minutes=15) <= moved <= timedelta(minutes=30)   # 30m of steps less
+    assert "Publish steps" in index.read_text(encoding="utf-8")
+    assert not list((tmp_path / "site").glob(".*")), "a temporary file was left behind"

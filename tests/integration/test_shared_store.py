@@ -8,7 +8,6 @@ a password never shows, and a server that fails is one line with nothing half-wr
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +21,7 @@ from migration_runbook.errors import EventRefused, StoreError
 from migration_runbook.events import open_log
 from migration_runbook.plan import load_plan
 from migration_runbook.store import SCHEMA_VERSION, Store, mask_url
-from tests.conftest import EXAMPLE, ROOT, UNTICKED, run_cli
+from tests.conftest import EXAMPLE, ROOT, UNTICKED, race, run_cli
 from tests.integration.test_event_concurrency import RACER
 from tests.postgres import PASSWORD, PASSWORD_USER
 
@@ -39,15 +38,6 @@ SCENARIO = [   # phase, event, operator, at (UTC), reason, details
 ]
 
 
-@pytest.fixture(scope="module")
-def plan():
-    return load_plan(EXAMPLE)
-
-
-@pytest.fixture
-def env() -> dict[str, str]:
-    """Our environment without RUNBOOK_STORE: each test says where the log is."""
-    return {k: v for k, v in os.environ.items() if k != "RUNBOOK_STORE"}
 
 
 def cli(*args, env, cwd: Path | None = None) -> tuple[int, str, str]:
@@ -366,15 +356,7 @@ def test_eight_processes_saying_go_at_once_record_exactly_one(postgres, plan, tm
     racers = [subprocess.Popen([sys.executable, "-c", RACER, str(EXAMPLE), url, f"operator-{i}",
                                 str(signal_file)], cwd=ROOT, env=env, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE) for i in range(8)]
-    try:
-        for racer in racers:
-            assert racer.stdout.readline() == "ready\n"
-        signal_file.touch()
-        results = [(racer.wait(timeout=120), *racer.communicate()) for racer in racers]
-    finally:
-        for racer in racers:
-            if racer.poll() is None:
-                racer.kill()
+    results = race(racers, signal_file)
     assert sorted(code for code, _, _ in results) == [0] + [1] * 7
     assert [out for code, out, _ in results if code == 0] == ["recorded 1\n"]
     for code, out, err in results:

@@ -3,7 +3,6 @@ the plan's zone, shown back in local time and UTC, refused in the cell when it d
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 
 import nbformat
@@ -13,7 +12,7 @@ from papermill.exceptions import PapermillExecutionError
 
 from migration_runbook.events import open_log
 from migration_runbook.plan import load_plan
-from tests.conftest import EXAMPLE, ROOT, run_cli
+from tests.conftest import EXAMPLE, ROOT, env_without_store, run_cli
 
 NOTEBOOK = ROOT / "runbooks" / "phase.ipynb"
 PHASE = "carrier-connections"
@@ -60,7 +59,7 @@ def test_papermill_reads_a_naive_at_in_the_plan_s_zone_and_shows_it_back(tmp_pat
 
 
 def test_runbook_phase_echoes_a_naive_at_in_local_time_and_utc(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k != "RUNBOOK_STORE"}
+    env = env_without_store()
     outputs = tmp_path / "run"
     done = run_cli("phase", EXAMPLE, PHASE, "note", "--operator", "alice", "--at",
                    "2020-09-07 20:50", "--outputs", outputs, env=env)
@@ -102,7 +101,7 @@ phases:
 
 @pytest.mark.slow
 def test_runbook_report_echoes_a_naive_as_of_in_local_time_and_utc(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k != "RUNBOOK_STORE"}
+    env = env_without_store()
     outputs = tmp_path / "run"
     with open_log(load_plan(EXAMPLE), outputs) as log:
         log.record(PHASE, "go", "alice", at="2020-09-07 20:50")

@@ -362,11 +362,12 @@ def test_missing_template_folder_is_named(write_plan) -> None:
 
 def test_comms_schedule_of_the_example() -> None:
     rows = notices.comms_schedule(load_plan(EXAMPLE))
-    assert [(r["notice"], r["phase"]) for r in rows][:4] == [
+    assert [(r["notice"], r["phase"]) for r in rows][:6] == [
         ("announcement", None), ("reminder", "carrier-connections"),
+        ("in-progress", "carrier-connections"), ("extended", "carrier-connections"),
         ("completed", "carrier-connections"), ("reminder", "messaging-core")]
-    assert len(rows) == 9
-    announce, remind, done = rows[0], rows[1], rows[2]
+    assert len(rows) == 18 and rows[-1]["notice"] == "reschedule"
+    announce, remind, done = rows[0], rows[1], rows[4]
     assert announce["send_at_display"] == "Mon 24 Aug 10:00 NZST (Sun 23 Aug 22:00 UTC)"
     assert announce["rule"].startswith("14 days before the first window")
     assert remind["send_at_display"] == "Mon 7 Sep 20:00 NZST (08:00 UTC)"

@@ -10,7 +10,6 @@ import pytest
 from migration_runbook import states
 from migration_runbook.events import Event
 from migration_runbook.plan import load_plan
-from tests.conftest import EXAMPLE
 
 # Written out by hand (not derived from the code) so that a changed transition fails here.
 ALLOWED = {
@@ -52,10 +51,6 @@ REFUSED = [pair for pair in ALL if pair not in ALLOWED]
 
 T0 = datetime(2020, 9, 7, 9, 0, tzinfo=UTC)
 
-
-@pytest.fixture(scope="module")
-def plan():
-    return load_plan(EXAMPLE)
 
 
 @pytest.fixture

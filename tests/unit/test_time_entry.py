@@ -111,10 +111,6 @@ def test_the_echo_shows_the_abbreviation_in_force_and_seconds_and_offsets_as_giv
 
 # --- judged against the clock, the window and the log as it was then ----------------------
 
-@pytest.fixture(scope="module")
-def plan():
-    return load_plan(EXAMPLE)
-
 
 def ev(seq: int, phase: str, event: str, at: datetime, source: str = "cli") -> Event:
     return Event(seq=seq, plan="omni-hosting-2020", phase=phase, event=event, operator="alice",
