@@ -14,7 +14,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -24,10 +23,10 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import pandas as pd
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from . import downtime as dt
-from . import times
+from . import times, views
 from .errors import RunbookError
 from .files import install, output_target, write_atomic
 from .plan import Plan, impacts_frame, load_plan
@@ -92,35 +91,18 @@ class Figure:
                 "text/plain": f"<figure: {self.title or self.div_id}>"}
 
 
-def _cell(value: Any) -> Markup:
-    if isinstance(value, Markup):
-        return value
-    if value is None or (not isinstance(value, list | dict) and pd.isna(value)):
-        return Markup("")
-    return escape(str(value))
+def _lines(*parts: Any) -> views.Lines:
+    """Several lines in one cell."""
+    return views.Lines(tuple(parts))
 
 
-def table(columns: list[str], rows: Iterable[Iterable[Any]], css: str = "") -> Markup:
-    """An HTML table; every cell is escaped unless it is already `Markup`."""
-    head = "".join(f"<th>{escape(c)}</th>" for c in columns)
-    body = "".join("<tr>" + "".join(f"<td>{_cell(v)}</td>" for v in row) + "</tr>"
-                   for row in rows)
-    klass = f' class="report-table {escape(css)}"' if css else ' class="report-table"'
-    return Markup(f"<table{klass}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+def _badge(text: str, kind: str) -> views.Badge:
+    return views.Badge(text, kind)
 
 
-def _p(text: Any, css: str = "") -> Markup:
-    klass = f' class="{escape(css)}"' if css else ""
-    return Markup(f"<p{klass}>{_cell(text)}</p>")
-
-
-def _lines(*parts: Any) -> Markup:
-    """Several escaped lines in one cell."""
-    return Markup("<br>").join(_cell(p) for p in parts if p not in (None, ""))
-
-
-def _badge(text: str, kind: str) -> Markup:
-    return Markup(f'<span class="badge badge-{escape(kind)}">{escape(text)}</span>')
+def _section(name: str, plain: str, **context: Any) -> Html:
+    """Section `name` rendered from templates/report/`name`.html.j2."""
+    return Html(views.render(f"report/{name}.html.j2", **context), plain)
 
 
 def _length(delta: timedelta | pd.Timedelta | None) -> str:
@@ -231,8 +213,6 @@ class Report:
             counts[label] = counts.get(label, 0) + 1
         kind = {"completed": "ok", "not started": "muted", "in progress": "warn"}.get(outcome,
                                                                                        "bad")
-        head = Markup(f"<p class='report-outcome'>Outcome: {_badge(outcome, kind)} &mdash; "
-                      f"{escape(_counts_text(counts, len(self.plan.phases)))}</p>")
         planned, actual = self.customer_facing()
         rollbacks = self.windows[self.windows["outcome"].isin(["rolled-back", "rolling-back"])]
         overruns = []
@@ -285,12 +265,9 @@ class Report:
             + (f" {len(self.unreadable)} records cannot be read and are not counted (see "
                "Decisions)." if self.unreadable else ""),
         ]
-        facts_html = Markup("<ul class='report-facts'>") + Markup("").join(
-            Markup("<li>") + escape(f) + Markup("</li>") for f in facts) + Markup("</ul>")
-        grid = table(["#", "phase", "outcome", "planned window", "actual", "overrun",
-                      "rollbacks"], rows)
         text = f"Outcome: {outcome}; customer-facing downtime {_length(actual)}"
-        return Html(head + facts_html + grid, text)
+        return _section("summary", text, outcome=_badge(outcome, kind), facts=facts, rows=rows,
+                        counts=_counts_text(counts, len(self.plan.phases)))
 
     def header(self) -> Html:
         """Title block: the plan, the report's as-of time, the event store."""
@@ -302,9 +279,7 @@ class Report:
                  "and in UTC."]
         if self.store:
             lines.append(f"Event log: {self.store}")
-        html = Markup("<div class='report-header'>") + \
-            Markup("").join(_p(line) for line in lines) + Markup("</div>")
-        return Html(html, f"{p.title}: post-migration report")
+        return _section("header", f"{p.title}: post-migration report", lines=lines)
 
     # --- timelines ---------------------------------------------------------------------
 
@@ -328,7 +303,7 @@ class Report:
 
         frame = self.downtime()
         if frame.empty:
-            return Html(_p("No phase plans any downtime."), "no downtime planned")
+            return _section("message", "no downtime planned", text="No phase plans any downtime.")
         from .timeline import service_labels
 
         names = service_labels(self.plan)   # escaped: plotly renders markup in labels
@@ -416,7 +391,7 @@ class Report:
 
         rows = self.step_rows()
         if not rows:
-            return Html(_p("No step was ticked (`runbook step`)."), "no steps")
+            return _section("steps", "no steps", phases=[])
         parts = []
         for phase in self.plan.phases:
             mine = [r for r in rows if r["phase"] == phase.id]
@@ -439,21 +414,19 @@ class Report:
                                                           "running": "warn"}.get(
                                   r["outcome"], "bad")),
                               _lines(*notes) if notes else "-"])
-            parts.append(Markup("<h3>") + escape(phase.name) + Markup("</h3>"))
-            parts.append(table(["attempt", "step", "owner", "planned", "took", "overrun",
-                                "outcome", "failed or skipped"], cells, "report-steps"))
             runs = [run for run in self._step_log.runs if run.phase == phase.id]
             spec = step_timeline.figure(self.plan, phase, runs, now=self.as_of)
-            parts.append(Markup('<div class="report-figure">') + Markup(figure_html(
-                spec, include_plotlyjs=False, div_id=f"report-steps-{phase.id}")) +
-                Markup("</div>"))
+            # plotly's own div and script; every label in it was escaped by step_timeline.
+            figure = Markup(figure_html(spec, include_plotlyjs=False,
+                                        div_id=f"report-steps-{phase.id}"))
+            parts.append({"name": phase.name, "rows": cells, "figure": figure})
         overran = sum(1 for r in rows if r["overrun"] > timedelta())
-        return Html(Markup("").join(parts), f"{len(rows)} steps ticked, {overran} overran")
+        return _section("steps", f"{len(rows)} steps ticked, {overran} overran", phases=parts)
 
     def decisions(self) -> Html:
         """Every event: who decided what, when, and why, with its notebook."""
         if not self.events and not self.unreadable:
-            return Html(_p("No event recorded: the migration has not started."), "no events")
+            return _section("decisions", "no events", rows=[])
         from .delivery import EVENTS as DELIVERIES
 
         rows = []
@@ -477,8 +450,7 @@ class Report:
         for bad in self.unreadable:
             rows.append([_printable(bad.seq), "-", "-", _badge("unreadable", "bad"), "-",
                          f"{bad.label} cannot be read: {_printable(bad.problem)}", "-", ""])
-        return Html(table(["#", "when", "phase", "event", "who", "why", "source", "notebook"],
-                          rows, "report-decisions"), f"{len(rows)} events")
+        return _section("decisions", f"{len(rows)} events", rows=rows)
 
     def approvals(self) -> Html:
         """Who approved each phase's go, as which role, when, and what became of it; and
@@ -492,23 +464,16 @@ class Report:
                          self.when(a.at), a.status + ended])
         signed = [e for e in self.events if e.signature]
         who = sorted({e.operator for e in signed})
-        note = _p(f"{len(signed)} of {len(self.events)} decisions were signed with their "
-                  f"operator's SSH key" + (f" ({', '.join(who)})" if who else "")
-                  + "; `runbook verify` checks each signature against the plan's "
-                  "allowed_signers.")
         required = [p for p in self.plan.phases if approvals.required_roles(self.plan, p.id)]
-        if not rows:
-            text = "No approval was recorded." if required else \
-                "The plan asks no approval before go."
-            return Html(_p(text) + note, "no approvals")
-        return Html(table(["#", "phase", "approved by", "as", "when", "status"], rows,
-                          "report-approvals") + note, f"{len(rows)} approvals")
+        return _section("approvals", f"{len(rows)} approvals" if rows else "no approvals",
+                        rows=rows, required=bool(required), signed=len(signed),
+                        decisions=len(self.events), signers=who)
 
     def rollbacks(self) -> Html:
         """Each rollback: why, when it started and ended, how long it took against the plan."""
         rolled = self.windows[self.windows["outcome"].isin(["rolled-back", "rolling-back"])]
         if rolled.empty:
-            return Html(_p("No phase was rolled back."), "no rollbacks")
+            return _section("rollbacks", "no rollbacks", rows=[])
         rows = []
         for _, a in rolled.iterrows():
             phase = self._phases.get(a["phase"])
@@ -538,30 +503,21 @@ class Report:
                 self.when(a["end_utc"]) if done else "-",
                 _lines(took, planned, late),
             ])
-        return Html(table(["phase", "attempt", "reason", "rollback started", "rolled back",
-                           "took"], rows, "report-rollbacks"), f"{len(rolled)} rollbacks")
+        return _section("rollbacks", f"{len(rolled)} rollbacks", rows=rows)
 
     def downtime_table(self) -> Html:
         """Downtime per service at each impact level, planned against actual."""
         frame = self.downtime()
         planned, actual = self.customer_facing()
-        intro = _p("Computed from the actual windows of the phases that impact each service at "
-                   "that level, overlapping windows counted once; a rolled-back attempt counts "
-                   "until its rollback ended, an attempt still running until the report's "
-                   "as-of time. Durations are real elapsed time (UTC), whatever the clock "
-                   "showed across a daylight-saving change.")
-        total = _p(f"Customer-facing downtime (time during which at least one service was "
-                   f"unavailable, the union over services): {_length(actual)} actual, "
-                   f"{_length(planned)} planned.", "report-total")
         if frame.empty:
-            return Html(intro + total + _p("No phase plans any downtime."), "no downtime")
+            return _section("downtime", "no downtime", rows=[], actual=_length(actual),
+                            planned=_length(planned))
         names = {p.id: p.name for p in self.plan.phases}
         rows = [[r.service_name, _badge(r.level, r.level), ", ".join(names[p] for p in r.phases),
                  _length(r.planned), _length(r.actual), _signed(r.difference_minutes)]
                 for r in frame.itertuples()]
-        grid = table(["service", "level", "phases", "planned", "actual", "difference"], rows,
-                     "report-downtime")
-        return Html(intro + total + grid, f"customer-facing downtime {_length(actual)}")
+        return _section("downtime", f"customer-facing downtime {_length(actual)}", rows=rows,
+                        actual=_length(actual), planned=_length(planned))
 
     # --- checks, audit, notebooks, notices ----------------------------------------------
 
@@ -584,9 +540,8 @@ class Report:
                              f"{r['elapsed']:.2f}s" if isinstance(r.get("elapsed"), int | float)
                              else ""])
         if not rows:
-            return Html(_p("No pre-flight check results were recorded."), "no checks")
-        return Html(table(["when", "phase", "event", "check", "target", "result", "detail",
-                           "took"], rows, "report-checks"), f"{len(rows)} check results")
+            return _section("checks", "no checks", rows=[])
+        return _section("checks", f"{len(rows)} check results", rows=rows)
 
     def audit(self) -> Html:
         """The hash chain's verification: is the log as it was written?"""
@@ -594,37 +549,28 @@ class Report:
         if v.ok:
             text = (f"Intact: {v.count} records; every record's hash matches its content and "
                     f"the one before it. Last hash: {v.last_hash or '-'}")
-            return Html(Markup(f"<p>{_badge('verified', 'ok')} ") + escape(text) +
-                        Markup("</p>"), text)
+            return _section("audit", text, badge=_badge("verified", "ok"), text=text)
         text = f"BROKEN at record {v.first_bad}: {v.message}"
-        return Html(Markup(f"<p>{_badge('tampered', 'bad')} ") + escape(text) +
-                    Markup("</p>"), text)
+        return _section("audit", text, badge=_badge("tampered", "bad"), text=text)
 
     def notebooks(self) -> Html:
         """Links to the executed phase notebooks, relative to the report."""
         rows = [[self.when(e.at), self._phase_name(e.phase), e.event,
                  self._notebook_link(e.notebook)] for e in self.events if e.notebook]
         if not rows:
-            return Html(_p("No executed notebook was recorded."), "no notebooks")
-        return Html(table(["when", "phase", "event", "notebook"], rows, "report-notebooks"),
-                    f"{len(rows)} notebooks")
+            return _section("notebooks", "no notebooks", rows=[])
+        return _section("notebooks", f"{len(rows)} notebooks", rows=rows)
 
     def notices(self) -> Html:
         """The customer notices sent, as the notices module kept them in the run folder."""
-        skipped = Markup("")
-        if self.unreadable_notices:
-            lines = ", ".join(map(str, self.unreadable_notices[:20])) + \
-                (" ..." if len(self.unreadable_notices) > 20 else "")
-            skipped = _p(f"{len(self.unreadable_notices)} lines of notices/notices.jsonl cannot "
-                         f"be read and are not shown (line {lines}).", "report-unreadable")
-        if not self.sent_notices:
-            return Html(_p("No notices recorded.") + skipped, "no notices recorded")
+        lines = ", ".join(map(str, self.unreadable_notices[:20])) + \
+            (" ..." if len(self.unreadable_notices) > 20 else "")
         rows = [[self.when(_instant(n.get("at"))), n.get("kind", ""),
                  self._phase_name(n["phase"]) if n.get("phase") else "-",
                  n.get("subject", ""), self._notebook_link(n.get("path", ""))]
                 for n in self.sent_notices]
-        return Html(table(["sent", "kind", "phase", "subject", "file"], rows, "report-notices")
-                    + skipped, f"{len(rows)} notices")
+        return _section("notices", f"{len(rows)} notices" if rows else "no notices recorded",
+                        rows=rows, unreadable=len(self.unreadable_notices), lines=lines)
 
     # --- helpers -------------------------------------------------------------------------
 
@@ -647,13 +593,13 @@ class Report:
                 return e
         return found[-1] if found else None
 
-    def _notebook_link(self, path: str) -> Markup:
+    def _notebook_link(self, path: str) -> views.Link | str:
         """A link to `path` relative to the report's folder (text only if it is gone)."""
         if not path:
-            return Markup("")
+            return ""
         if not isinstance(path, str) or _printable(path) != path:
             # Recorded by an older version, or edited: shown as text, never opened.
-            return Markup(f"{escape(_printable(path))} (not a readable path)")
+            return f"{_printable(path)} (not a readable path)"
         try:
             target = Path(path)
             if not target.is_absolute():
@@ -662,12 +608,12 @@ class Report:
             relative = os.path.relpath(target.resolve(), self.outputs.resolve())
             exists = target.exists()
         except (OSError, ValueError):
-            return Markup(f"{escape(path)} (not a readable path)")
+            return f"{path} (not a readable path)"
         href = quote(Path(relative).as_posix())
-        label = escape(Path(relative).as_posix())
+        label = Path(relative).as_posix()
         if not exists:
-            return Markup(f"{label} (missing)")
-        return Markup(f'<a href="{escape(href)}">{label}</a>')
+            return f"{label} (missing)"
+        return views.Link(href, label)
 
 
 def _instant(value: Any) -> datetime | None:
