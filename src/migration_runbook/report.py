@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -26,7 +26,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from . import downtime as dt
-from . import times, views
+from . import palette, times, views
 from .errors import RunbookError
 from .files import install, output_target, write_atomic
 from .plan import Plan, impacts_frame, load_plan
@@ -278,7 +278,7 @@ class Report:
                  f"Times are shown in {p.timezone} with the abbreviation in force on the day, "
                  "and in UTC."]
         if self.store:
-            lines.append(f"Event log: {self.store}")
+            lines.append(f"Event log: {self._store_shown()}")
         return _section("header", f"{p.title}: post-migration report", lines=lines)
 
     # --- timelines ---------------------------------------------------------------------
@@ -309,13 +309,22 @@ class Report:
         names = service_labels(self.plan)   # escaped: plotly renders markup in labels
         labels = [f"{names.get(r.service, r.service)} ({r.level})" for r in frame.itertuples()]
         fig = go.Figure()
-        for column, name, colour in (("planned_minutes", "planned", "#9bb7d4"),
-                                     ("actual_minutes", "actual", "#c0392b")):
+        # The palette's meanings: planned in the neutral grey, actual in its impact level's
+        # colour and pattern (as the timelines draw impacts), one legend entry a level.
+        planned = palette.Swatch(palette.GREY, "", outline="#888888")
+        series = [("planned_minutes", "planned", planned, None)] + [
+            ("actual_minutes", f"actual, {level}", swatch, level)
+            for level, swatch in palette.IMPACT.items()]
+        for column, name, swatch, level in series:
             # No bar at all for no downtime (plotly draws even a None as a zero-width bar).
-            shown = [(label, round(v, 1)) for label, v in zip(labels, frame[column], strict=True)
-                     if v > 0]
+            shown = [(label, round(v, 1)) for label, v, lv in zip(
+                labels, frame[column], frame["level"], strict=True)
+                     if v > 0 and (level is None or lv == level)]
+            if not shown:
+                continue
             fig.add_trace(go.Bar(y=[y for y, _ in shown], x=[x for _, x in shown], name=name,
-                                 orientation="h", marker_color=colour,
+                                 orientation="h", marker=swatch.marker(),
+                                 offsetgroup="planned" if level is None else "actual",
                                  hovertemplate="%{y}: %{x} min<extra>" + name + "</extra>"))
         fig.update_layout(barmode="group", height=120 + 40 * len(labels),
                           margin={"l": 10, "r": 10, "t": 40, "b": 40},
@@ -446,10 +455,10 @@ class Report:
                 why.append(f"override of failed pre-flight checks: {failed}")
             rows.append([e.seq, _lines(*when), self._phase_name(e.phase),
                          _badge(e.event, _event_kind(e.event)), e.operator, _lines(*why),
-                         e.source, self._notebook_link(e.notebook)])
+                         e.source])
         for bad in self.unreadable:
             rows.append([_printable(bad.seq), "-", "-", _badge("unreadable", "bad"), "-",
-                         f"{bad.label} cannot be read: {_printable(bad.problem)}", "-", ""])
+                         f"{bad.label} cannot be read: {_printable(bad.problem)}", "-"])
         return _section("decisions", f"{len(rows)} events", rows=rows)
 
     def approvals(self) -> Html:
@@ -554,9 +563,9 @@ class Report:
         return _section("audit", text, badge=_badge("tampered", "bad"), text=text)
 
     def notebooks(self) -> Html:
-        """Links to the executed phase notebooks, relative to the report."""
-        rows = [[self.when(e.at), self._phase_name(e.phase), e.event,
-                 self._notebook_link(e.notebook)] for e in self.events if e.notebook]
+        """Links to the executed phase notebooks, relative to the report; each names its
+        decision by number (its row in Decisions says when, who and why, not repeated here)."""
+        rows = [[e.seq, self._notebook_link(e.notebook)] for e in self.events if e.notebook]
         if not rows:
             return _section("notebooks", "no notebooks", rows=[])
         return _section("notebooks", f"{len(rows)} notebooks", rows=rows)
@@ -593,13 +602,30 @@ class Report:
                 return e
         return found[-1] if found else None
 
+    def _store_shown(self) -> str:
+        """The event store as the report shows it: a SQLite file relative to the run folder
+        (a management report carries no machine's absolute paths), a URL as it is."""
+        if "://" in self.store:
+            return self.store
+        return self._relative(self.store) + " (relative to the run folder)"
+
+    def _relative(self, path: str | Path) -> str:
+        """`path` relative to the run folder, '/'-separated; the file name alone if it is on
+        another drive."""
+        try:
+            return Path(os.path.relpath(Path(path).resolve(), self.outputs.resolve())).as_posix()
+        except (OSError, ValueError):
+            return Path(path).name
+
     def _notebook_link(self, path: str) -> views.Link | str:
         """A link to `path` relative to the report's folder (text only if it is gone)."""
         if not path:
             return ""
         if not isinstance(path, str) or _printable(path) != path:
-            # Recorded by an older version, or edited: shown as text, never opened.
-            return f"{_printable(path)} (not a readable path)"
+            # Recorded by an older version, or edited: shown as text, never opened (and only
+            # its last part: no absolute path of the machine it came from).
+            return f"{_printable(PurePath(path).name if isinstance(path, str) else path)} " \
+                "(not a readable path)"
         try:
             target = Path(path)
             if not target.is_absolute():
@@ -608,9 +634,11 @@ class Report:
             relative = os.path.relpath(target.resolve(), self.outputs.resolve())
             exists = target.exists()
         except (OSError, ValueError):
-            return f"{path} (not a readable path)"
+            return f"{PurePath(path).name} (not a readable path)"
         href = quote(Path(relative).as_posix())
         label = Path(relative).as_posix()
+        if label.startswith("../"):   # not in the run folder: its name, not the way there
+            label = f"{Path(relative).name} (outside the run folder)"
         if not exists:
             return f"{label} (missing)"
         return views.Link(href, label)
