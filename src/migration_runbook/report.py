@@ -753,7 +753,10 @@ def load(plan: str | os.PathLike[str] | Plan, outputs: str | os.PathLike[str] = 
 # --- rendering -----------------------------------------------------------------------------
 
 def report_css() -> str:
-    return (TEMPLATES / TEMPLATE / "report.css").read_text(encoding="utf-8")
+    """The project's palette (templates/palette.css, shared with the notices, the status
+    page and the Gantt page), then the report's own screen and print rules."""
+    return (palette.STYLESHEET.read_text(encoding="utf-8") + "\n"
+            + (TEMPLATES / TEMPLATE / "report.css").read_text(encoding="utf-8"))
 
 
 def _nbformat() -> Any:

@@ -545,3 +545,61 @@ def test_the_downtime_chart_uses_the_palette(tmp_path):
     assert set(colours.values()) <= {palette.GREY, *(s.colour for s in palette.IMPACT.values())}
     # planned and actual of one row sit side by side, whatever the level
     assert {trace.offsetgroup for trace in figure.data} == {"planned", "actual"}
+
+
+# --- print -------------------------------------------------------------------------------
+
+def _sections() -> list[tuple[str, str]]:
+    """(heading, its introduction) of each section of runbooks/report.ipynb."""
+    from migration_runbook.execute import notebook
+
+    cells = json.loads(notebook("report").read_text())["cells"]
+    out = []
+    for cell in cells:
+        text = "".join(cell["source"])
+        if cell["cell_type"] == "markdown" and text.startswith("## "):
+            heading, _, intro = text[3:].partition("\n")
+            out.append((heading.strip(), " ".join(intro.replace("`", "").split())))
+    return out
+
+
+@pytest.mark.notebook
+@pytest.mark.chromium
+@pytest.mark.slow
+def test_the_printed_report_opens_with_the_summary_and_strands_no_heading(complete_run,
+                                                                          tmp_path):
+    import unicodedata
+
+    import pypdf
+
+    from tests.browser import require_chromium
+
+    require_chromium()
+    pdf = report_module.print_pdf(complete_run / "report.html", tmp_path / "report.pdf")
+    # NFKC: the PDF's text has ligatures ("Pre-\ufb02ight" for "Pre-flight")
+    pages = [" ".join(unicodedata.normalize("NFKC", p.extract_text()).split())
+             for p in pypdf.PdfReader(pdf).pages]
+    # The first page carries the title, the header and the summary's outcome and facts
+    # (JupyterLab's print rule kept each output whole and pushed the summary to page 2).
+    first = pages[0]
+    for expected in ("Post-migration report", "Report as of:", "Executive summary",
+                     "Outcome: completed", "Total customer-facing downtime"):
+        assert expected in first, expected
+    # No heading is the last thing on its page: its introduction and some of what it
+    # introduces come on the same page.
+    sections = _sections()
+    assert len(sections) >= 10
+    for heading, intro in sections:
+        # the heading where it stands: followed by the first words of its introduction
+        start = " ".join([heading, *intro.split()[:3]])
+        found = [k for k, page in enumerate(pages) if re.search(
+            rf"(^| ){re.escape(start)}( |$)", page)]
+        assert found, heading
+        page = pages[found[0]]
+        after = page[re.search(rf"(^| ){re.escape(start)}", page).end() - len(start)
+                     + len(heading):]
+        if intro:
+            tail = " ".join(intro.split()[-4:])
+            assert tail in after, (heading, tail)   # the introduction not cut from it
+            after = after[after.index(tail) + len(tail):]
+        assert after.strip(), f"'{heading}' ends page {found[0] + 1}"
