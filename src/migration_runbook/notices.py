@@ -79,6 +79,12 @@ class PhaseView:
     depends_on: list[str]
     """Labels ("Phase 1: ...") of the phases this one needs completed first."""
 
+    @property
+    def subject_label(self) -> str:
+        """'Phase 2 - Messaging Core Migration': the label for a subject line, which already
+        has its own colon ("Rolled back: Phase 2 - ...", not "Rolled back: Phase 2: ...")."""
+        return f"Phase {self.number} - {self.name}"
+
 
 @dataclass(frozen=True)
 class WindowView:
@@ -199,7 +205,26 @@ def human_duration(delta: timedelta) -> str:
 _SAFE_URL = re.compile(r"^https?://[^\s<>\"'`]+$", re.IGNORECASE)
 
 
-def _comms_context(plan: Plan) -> dict[str, Any]:
+def _sent_day(value: str) -> date | None:
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        return None
+
+
+def previous_notices(plan: Plan, written: datetime | None) -> list[dict[str, str]]:
+    """The plan's previous notices in the order they were sent, leaving out any sent after
+    the day `written` (the notice being written; None: all). A `sent` that is not a date is
+    kept, after the dated ones, as written."""
+    comms = plan.communications
+    day = written.astimezone(plan.zone).date() if written is not None else None
+    dated = [(_sent_day(n.sent), k, n) for k, n in enumerate(comms.previous_notices)]
+    kept = [(d, k, n) for d, k, n in dated if d is None or day is None or d <= day]
+    kept.sort(key=lambda x: (x[0] is None, x[0] or date.min, x[1]))
+    return [{"title": n.title, "sent": _date(n.sent)} for _, _, n in kept]
+
+
+def _comms_context(plan: Plan, written: datetime | None = None) -> dict[str, Any]:
     comms = plan.communications
     url = comms.status_page if _SAFE_URL.match(comms.status_page or "") else ""
     return {
@@ -211,8 +236,7 @@ def _comms_context(plan: Plan) -> dict[str, Any]:
         "backup_connection": comms.backup_connection,
         "reminder_before": human_duration(comms.reminder_before),
         "note": comms.note,
-        "previous_notices": [{"title": n.title, "sent": _date(n.sent)}
-                             for n in comms.previous_notices],
+        "previous_notices": previous_notices(plan, written),
     }
 
 
@@ -341,12 +365,15 @@ def _one_line(exc: Exception) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
-def _base_context(plan: Plan, kind: str, fmt: str, subject: str) -> dict[str, Any]:
+def _base_context(plan: Plan, kind: str, fmt: str, subject: str,
+                  written: datetime | None = None) -> dict[str, Any]:
+    """What every template sees; `written`: when this notice goes out (previous notices
+    sent after it are not listed)."""
     views = phase_views(plan)
     return {
         "kind": kind, "format": fmt, "subject": subject, "plan": plan,
         "title": plan.title, "description": plan.description, "zone": plan.timezone,
-        "phases": views, "comms": _comms_context(plan), "chained": _chained(plan),
+        "phases": views, "comms": _comms_context(plan, written), "chained": _chained(plan),
         "first_day": _day(plan.start, plan.zone), "last_day": _day(plan.end, plan.zone),
     }
 
@@ -395,7 +422,7 @@ def announcement(plan: Plan, fmt: str = "text") -> Notice:
     """The first notice: schedule, impacts, what to do, rollback policy, backup, reminders."""
     subject = (f"{plan.title}: {len(plan.phases)} maintenance window"
                f"{'s' if len(plan.phases) != 1 else ''} from {_day(plan.start, plan.zone)}")
-    context = _base_context(plan, "announcement", fmt, subject)
+    context = _base_context(plan, "announcement", fmt, subject, announce_at(plan)[0])
     return Notice("announcement", fmt, subject, _render(plan, "announcement", fmt, context))
 
 
@@ -404,8 +431,9 @@ def reminder(plan: Plan, phase_id: str, fmt: str = "text") -> Notice:
     phase = plan.phase(phase_id)
     views = phase_views(plan)
     view = next(v for v in views if v.id == phase.id)
-    subject = f"Reminder: {view.label} starts {view.start}"
-    context = _base_context(plan, "reminder", fmt, subject)
+    subject = f"Reminder: {view.subject_label} starts {view.start}"
+    context = _base_context(plan, "reminder", fmt, subject,
+                            phase.start - plan.communications.reminder_before)
     context.update(phase=view, upcoming=[v for v in views if v.start_utc > phase.start])
     return Notice("reminder", fmt, subject, _render(plan, "reminder", fmt, context), phase.id)
 
@@ -433,8 +461,8 @@ def completed(plan: Plan, phase_id: str, log: EventSource, fmt: str = "text") ->
     later = [v for v in views if v.start_utc > phase.start and v.id not in done]
     postponed_ids = _dependents(plan, phase.id) if state == "rolled-back" else set()
     outcome = "completed" if state == "completed" else "rolled back"
-    subject = f"{outcome.capitalize()}: {view.label}"
-    context = _base_context(plan, "completed", fmt, subject)
+    subject = f"{outcome.capitalize()}: {view.subject_label}"
+    context = _base_context(plan, "completed", fmt, subject, last.at)
     context.update(
         phase=view, outcome=outcome, rolled_back=state == "rolled-back",
         at=times.format_both(last.at, plan.zone), event=last,
@@ -494,7 +522,7 @@ def in_progress(plan: Plan, phase_id: str, log: EventSource, fmt: str = "text",
     phase, events, started = _running(plan, phase_id, log, "in-progress", ("in-progress",))
     view = next(v for v in phase_views(plan) if v.id == phase.id)
     end = expected_end(plan, phase.id, events, as_of or started)
-    subject = f"In progress: {view.label}"
+    subject = f"In progress: {view.subject_label}"
     context = _base_context(plan, "in-progress", fmt, subject)
     context.update(phase=view, started=times.format_both(started, plan.zone),
                    expected_end=times.format_both(end, plan.zone), expected_end_utc=end)
@@ -515,7 +543,7 @@ def extended(plan: Plan, phase_id: str, log: EventSource, fmt: str = "text",
         raise NoticeError(f"phase '{phase.id}' is not running late: it is expected to end by "
                           f"{times.format_both(end, plan.zone)}, inside its window")
     view = next(v for v in phase_views(plan) if v.id == phase.id)
-    subject = f"Running late: {view.label}, now expected to end " \
+    subject = f"Running late: {view.subject_label}, now expected to end " \
               f"{times.format_local(end, plan.zone)}"
     context = _base_context(plan, "extended", fmt, subject)
     context.update(phase=view, started=times.format_both(started, plan.zone),
@@ -555,7 +583,7 @@ def reschedule(plan: Plan, previous: Plan, fmt: str = "text") -> Notice:
                      if c.phase == pair.id and c.kind in _CUSTOMER_CHANGES],
         ))
     dated = any(w.status != "unchanged" for w in windows)
-    subject = (f"UPDATE: {plan.title}. Important: migration "
+    subject = (f"UPDATE: {plan.title} - important, the migration "
                f"{'date' if dated else 'plan'} has changed")
     context = _base_context(plan, "reschedule", fmt, subject)
     context.update(windows=windows, diff=diff, dated=dated,

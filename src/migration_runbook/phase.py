@@ -85,7 +85,8 @@ def locate_outputs(outputs: str | os.PathLike[str] | None, plan: Plan) -> Path:
 
 @dataclass
 class View:
-    """A block for the notebook: HTML whose plan text is escaped, and the same as plain text."""
+    """A block for the notebook: HTML from templates/phase/view.html.j2 (autoescaped), and the
+    same as plain text."""
 
     blocks: list[tuple[str, Any]] = field(default_factory=list)
 
@@ -102,22 +103,12 @@ class View:
         return self
 
     def _repr_html_(self) -> str:
-        out = []
-        for kind, value in self.blocks:
-            if kind == "h":
-                out.append(f"<h4>{_e(value)}</h4>")
-            elif kind in ("p", "b"):
-                text = _e(value).replace("\n", "<br>")
-                out.append(f"<p><strong>{text}</strong></p>" if kind == "b" else f"<p>{text}</p>")
-            else:
-                columns, rows = value
-                head = "".join(f"<th style='text-align:left'>{_e(c)}</th>" for c in columns)
-                body = "".join("<tr>" + "".join(
-                    f"<td style='text-align:left'>{_e(cell)}</td>" for cell in row) + "</tr>"
-                    for row in rows)
-                out.append(f"<table class='runbook-table'><thead><tr>{head}</tr></thead>"
-                           f"<tbody>{body}</tbody></table>")
-        return "\n".join(out)
+        from . import views
+
+        blocks = [(kind, ([_text(c) for c in value[0]], [[_text(c) for c in row]
+                                                         for row in value[1]])
+                   if kind == "table" else _text(value)) for kind, value in self.blocks]
+        return str(views.render("phase/view.html.j2", blocks=blocks))
 
     def __repr__(self) -> str:
         out = []
@@ -129,10 +120,6 @@ class View:
             else:
                 out.append(str(value))
         return "\n".join(out)
-
-
-def _e(value: Any) -> str:
-    return html.escape(_text(value), quote=True)
 
 
 def _text(value: Any) -> str:

@@ -10,26 +10,24 @@ network: the page reads the same with the network off.
 
 from __future__ import annotations
 
-import functools
 import os
 import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import pandas as pd
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from . import downtime as dt
-from . import outcomes, times
+from . import outcomes, palette, times, views
 from .errors import RunbookError
 from .files import install, output_target, write_atomic
 from .plan import Plan, impacts_frame, load_plan
@@ -89,40 +87,18 @@ class Figure:
                 "text/plain": f"<figure: {self.title or self.div_id}>"}
 
 
-def _cell(value: Any) -> Markup:
-    if isinstance(value, Markup):
-        return value
-    if value is None or (not isinstance(value, list | dict) and pd.isna(value)):
-        return Markup("")
-    return escape(str(value))
+def _lines(*parts: Any) -> views.Lines:
+    """Several lines in one cell."""
+    return views.Lines(tuple(parts))
 
 
-def table(columns: list[str], rows: Iterable[Iterable[Any]], css: str = "",
-          ids: Iterable[str] | None = None) -> Markup:
-    """An HTML table; every cell is escaped unless it is already `Markup`. `ids`: one anchor a
-    row (the executive summary links to them), or None."""
-    head = "".join(f"<th>{escape(c)}</th>" for c in columns)
-    rows = list(rows)
-    anchors = list(ids) if ids is not None else [""] * len(rows)
-    body = "".join((f'<tr id="{escape(anchor)}">' if anchor else "<tr>")
-                   + "".join(f"<td>{_cell(v)}</td>" for v in row) + "</tr>"
-                   for row, anchor in zip(rows, anchors, strict=True))
-    klass = f' class="report-table {escape(css)}"' if css else ' class="report-table"'
-    return Markup(f"<table{klass}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+def _badge(text: str, kind: str) -> views.Badge:
+    return views.Badge(text, kind)
 
 
-def _p(text: Any, css: str = "") -> Markup:
-    klass = f' class="{escape(css)}"' if css else ""
-    return Markup(f"<p{klass}>{_cell(text)}</p>")
-
-
-def _lines(*parts: Any) -> Markup:
-    """Several escaped lines in one cell."""
-    return Markup("<br>").join(_cell(p) for p in parts if p not in (None, ""))
-
-
-def _badge(text: str, kind: str) -> Markup:
-    return Markup(f'<span class="badge badge-{escape(kind)}">{escape(text)}</span>')
+def _section(name: str, plain: str, **context: Any) -> Html:
+    """Section `name` rendered from templates/report/`name`.html.j2."""
+    return Html(views.render(f"report/{name}.html.j2", **context), plain)
 
 
 def _anchor(text: str) -> str:
@@ -142,21 +118,6 @@ def event_anchor(seq: Any) -> str:
 def rollback_anchor(phase_id: str, attempt: Any) -> str:
     """The id of a rollback's row in the rollbacks table."""
     return f"rollback-{_anchor(str(phase_id))}-{_anchor(str(attempt))}"
-
-
-def render_template(name: str, **context: Any) -> str:
-    """A report template under templates/ rendered with autoescape: text is escaped, `Markup`
-    (the report's own fragments) is not."""
-    return _environment().get_template(name).render(**context)
-
-
-@functools.cache
-def _environment() -> Any:
-    import jinja2
-
-    return jinja2.Environment(loader=jinja2.PackageLoader("migration_runbook", "templates"),
-                              autoescape=True, undefined=jinja2.StrictUndefined,
-                              trim_blocks=True, lstrip_blocks=True)
 
 
 def _outcome_kind(outcome: str) -> str:
@@ -424,10 +385,10 @@ class Report:
         below), the facts, and each phase's result; rendered by templates/report/
         summary.html.j2."""
         data = self.summary_data()
-        html = render_template("report/summary.html.j2", **data)
+        html = views.render("report/summary.html.j2", **data)
         planned, actual = self.customer_facing()
         text = f"Outcome: {data['outcome']}; customer-facing downtime {_length(actual)}"
-        return Html(Markup(html), text)
+        return Html(html, text)
 
     def header(self) -> Html:
         """Title block: the plan, the report's as-of time, the event store."""
@@ -438,10 +399,8 @@ class Report:
                  f"Times are shown in {p.timezone} with the abbreviation in force on the day, "
                  "and in UTC."]
         if self.store:
-            lines.append(f"Event log: {self.store}")
-        html = Markup("<div class='report-header'>") + \
-            Markup("").join(_p(line) for line in lines) + Markup("</div>")
-        return Html(html, f"{p.title}: post-migration report")
+            lines.append(f"Event log: {self._store_shown()}")
+        return _section("header", f"{p.title}: post-migration report", lines=lines)
 
     # --- timelines ---------------------------------------------------------------------
 
@@ -465,29 +424,34 @@ class Report:
 
         frame = self.downtime()
         if frame.empty:
-            return Html(_p("No phase plans any downtime."), "no downtime planned")
+            return _section("message", "no downtime planned", text="No phase plans any downtime.")
         from .timeline import service_labels
 
         names = service_labels(self.plan)   # escaped: plotly renders markup in labels
         labels = [f"{names.get(r.service, r.service)} ({r.level})" for r in frame.itertuples()]
-        from . import palette
-
         fig = go.Figure()
-        # The palette's category-free inks: planned hollow, actual solid, the plan of phases
-        # that did not run pale grey and dotted (told apart without colour, and in print).
-        for column, name, swatch in (
-                ("planned_minutes", "planned (phases that ran)",
-                 palette.Swatch("#FFFFFF", "")),
-                ("actual_minutes", "actual", palette.Swatch(palette.INK, "")),
-                ("planned_not_run_minutes", "planned, not run",
-                 palette.Swatch(palette.GREY, ".", outline="#888888"))):
+        # The palette's meanings: planned in the neutral grey (the plan of phases that did not
+        # run dotted, after it on the same bar), actual in its impact level's colour and
+        # pattern (as the timelines draw impacts), one legend entry a level.
+        planned = palette.Swatch(palette.GREY, "", outline="#888888")
+        unrun = palette.Swatch(palette.GREY, ".", outline="#888888")
+        series = [("planned_minutes", "planned", planned, None),
+                  ("planned_not_run_minutes", "planned, not run", unrun, None)] + [
+            ("actual_minutes", f"actual, {level}", swatch, level)
+            for level, swatch in palette.IMPACT.items()]
+        ran = dict(zip(labels, frame["planned_minutes"], strict=True))
+        for column, name, swatch, level in series:
             # No bar at all for no downtime (plotly draws even a None as a zero-width bar).
-            shown = [(label, round(v, 1)) for label, v in zip(labels, frame[column], strict=True)
-                     if v > 0]
-            if not shown and column == "planned_not_run_minutes":
+            shown = [(label, round(v, 1)) for label, v, lv in zip(
+                labels, frame[column], frame["level"], strict=True)
+                     if v > 0 and (level is None or lv == level)]
+            if not shown:
                 continue
+            base = ([round(ran[y], 1) for y, _ in shown]
+                    if column == "planned_not_run_minutes" else None)
             fig.add_trace(go.Bar(y=[y for y, _ in shown], x=[x for _, x in shown], name=name,
-                                 orientation="h", marker=swatch.marker(),
+                                 orientation="h", marker=swatch.marker(), base=base,
+                                 offsetgroup="planned" if level is None else "actual",
                                  hovertemplate="%{y}: %{x} min<extra>" + name + "</extra>"))
         fig.update_layout(barmode="group", height=120 + 40 * len(labels),
                           margin={"l": 10, "r": 10, "t": 40, "b": 40},
@@ -562,7 +526,7 @@ class Report:
 
         rows = self.step_rows()
         if not rows:
-            return Html(_p("No step was ticked (`runbook step`)."), "no steps")
+            return _section("steps", "no steps", phases=[])
         parts = []
         for phase in self.plan.phases:
             mine = [r for r in rows if r["phase"] == phase.id]
@@ -585,21 +549,19 @@ class Report:
                                                           "running": "warn"}.get(
                                   r["outcome"], "bad")),
                               _lines(*notes) if notes else "-"])
-            parts.append(Markup("<h3>") + escape(phase.name) + Markup("</h3>"))
-            parts.append(table(["attempt", "step", "owner", "planned", "took", "overrun",
-                                "outcome", "failed or skipped"], cells, "report-steps"))
             runs = [run for run in self._step_log.runs if run.phase == phase.id]
             spec = step_timeline.figure(self.plan, phase, runs, now=self.as_of)
-            parts.append(Markup('<div class="report-figure">') + Markup(figure_html(
-                spec, include_plotlyjs=False, div_id=f"report-steps-{phase.id}")) +
-                Markup("</div>"))
+            # plotly's own div and script; every label in it was escaped by step_timeline.
+            figure = Markup(figure_html(spec, include_plotlyjs=False,
+                                        div_id=f"report-steps-{phase.id}"))
+            parts.append({"name": phase.name, "rows": cells, "figure": figure})
         overran = sum(1 for r in rows if r["overrun"] > timedelta())
-        return Html(Markup("").join(parts), f"{len(rows)} steps ticked, {overran} overran")
+        return _section("steps", f"{len(rows)} steps ticked, {overran} overran", phases=parts)
 
     def decisions(self) -> Html:
         """Every event: who decided what, when, and why, with its notebook."""
         if not self.events and not self.unreadable:
-            return Html(_p("No event recorded: the migration has not started."), "no events")
+            return _section("decisions", "no events", rows=[], ids=[])
         from .delivery import EVENTS as DELIVERIES
 
         rows, ids = [], []
@@ -620,13 +582,12 @@ class Report:
                 why.append(f"override of failed pre-flight checks: {failed}")
             rows.append([e.seq, _lines(*when), self._phase_name(e.phase),
                          _badge(e.event, _event_kind(e.event)), e.operator, _lines(*why),
-                         e.source, self._notebook_link(e.notebook)])
+                         e.source])
         for bad in self.unreadable:
             ids.append("")
             rows.append([_printable(bad.seq), "-", "-", _badge("unreadable", "bad"), "-",
-                         f"{bad.label} cannot be read: {_printable(bad.problem)}", "-", ""])
-        return Html(table(["#", "when", "phase", "event", "who", "why", "source", "notebook"],
-                          rows, "report-decisions", ids=ids), f"{len(rows)} events")
+                         f"{bad.label} cannot be read: {_printable(bad.problem)}", "-"])
+        return _section("decisions", f"{len(rows)} events", rows=rows, ids=ids)
 
     def approvals(self) -> Html:
         """Who approved each phase's go, as which role, when, and what became of it; and
@@ -640,23 +601,16 @@ class Report:
                          self.when(a.at), a.status + ended])
         signed = [e for e in self.events if e.signature]
         who = sorted({e.operator for e in signed})
-        note = _p(f"{len(signed)} of {len(self.events)} decisions were signed with their "
-                  f"operator's SSH key" + (f" ({', '.join(who)})" if who else "")
-                  + "; `runbook verify` checks each signature against the plan's "
-                  "allowed_signers.")
         required = [p for p in self.plan.phases if approvals.required_roles(self.plan, p.id)]
-        if not rows:
-            text = "No approval was recorded." if required else \
-                "The plan asks no approval before go."
-            return Html(_p(text) + note, "no approvals")
-        return Html(table(["#", "phase", "approved by", "as", "when", "status"], rows,
-                          "report-approvals") + note, f"{len(rows)} approvals")
+        return _section("approvals", f"{len(rows)} approvals" if rows else "no approvals",
+                        rows=rows, required=bool(required), signed=len(signed),
+                        decisions=len(self.events), signers=who)
 
     def rollbacks(self) -> Html:
         """Each rollback: why, when it started and ended, how long it took against the plan."""
         rolled = self.windows[self.windows["outcome"].isin(["rolled-back", "rolling-back"])]
         if rolled.empty:
-            return Html(_p("No phase was rolled back."), "no rollbacks")
+            return _section("rollbacks", "no rollbacks", rows=[], ids=[])
         rows, ids = [], []
         for _, a in rolled.iterrows():
             ids.append(rollback_anchor(a["phase"], a["attempt"]))
@@ -688,26 +642,15 @@ class Report:
                 self.when(a["end_utc"]) if done else "-",
                 _lines(took, planned, late),
             ])
-        return Html(table(["phase", "attempt", "reason", "rollback started", "rolled back",
-                           "took"], rows, "report-rollbacks", ids=ids),
-                    f"{len(rolled)} rollbacks")
+        return _section("rollbacks", f"{len(rolled)} rollbacks", rows=rows, ids=ids)
 
     def downtime_table(self) -> Html:
         """Downtime per service at each impact level, planned against actual."""
         frame = self.downtime()
         planned, actual = self.customer_facing()
-        intro = _p("Computed from the actual windows of the phases that impact each service at "
-                   "that level, overlapping windows counted once; a rolled-back attempt counts "
-                   "until its rollback ended, an attempt still running until the report's "
-                   "as-of time. Only phases that ran are compared with their plan; the planned "
-                   "time of phases that did not run is shown on its own. Durations are real "
-                   "elapsed time (UTC), whatever the clock showed across a daylight-saving "
-                   "change.")
-        total = _p("Customer-facing downtime (time during which at least one service was "
-                   "unavailable, the union over services): " + self.downtime_sentence(),
-                   "report-total")
         if frame.empty:
-            return Html(intro + total + _p("No phase plans any downtime."), "no downtime")
+            return _section("downtime", "no downtime", rows=[], actual=_length(actual),
+                            planned=_length(planned))
         names = {p.id: p.name for p in self.plan.phases}
         rows = []
         for r in frame.itertuples():
@@ -722,9 +665,8 @@ class Report:
                 rows.append([r.service_name, _badge(r.level, r.level),
                              ", ".join(names.get(p, p) for p in r.phases), "-", "not run", "-",
                              left])
-        grid = table(["service", "level", "phases", "planned", "actual", "difference",
-                      "planned, not run"], rows, "report-downtime")
-        return Html(intro + total + grid, f"customer-facing downtime {_length(actual)}")
+        return _section("downtime", f"customer-facing downtime {_length(actual)}", rows=rows,
+                        sentence=self.downtime_sentence())
 
     # --- checks, audit, notebooks, notices ----------------------------------------------
 
@@ -747,9 +689,8 @@ class Report:
                              f"{r['elapsed']:.2f}s" if isinstance(r.get("elapsed"), int | float)
                              else ""])
         if not rows:
-            return Html(_p("No pre-flight check results were recorded."), "no checks")
-        return Html(table(["when", "phase", "event", "check", "target", "result", "detail",
-                           "took"], rows, "report-checks"), f"{len(rows)} check results")
+            return _section("checks", "no checks", rows=[])
+        return _section("checks", f"{len(rows)} check results", rows=rows)
 
     def audit(self) -> Html:
         """The hash chain's verification: is the log as it was written?"""
@@ -757,37 +698,28 @@ class Report:
         if v.ok:
             text = (f"Intact: {v.count} records; every record's hash matches its content and "
                     f"the one before it. Last hash: {v.last_hash or '-'}")
-            return Html(Markup(f"<p>{_badge('verified', 'ok')} ") + escape(text) +
-                        Markup("</p>"), text)
+            return _section("audit", text, badge=_badge("verified", "ok"), text=text)
         text = f"BROKEN at record {v.first_bad}: {v.message}"
-        return Html(Markup(f"<p>{_badge('tampered', 'bad')} ") + escape(text) +
-                    Markup("</p>"), text)
+        return _section("audit", text, badge=_badge("tampered", "bad"), text=text)
 
     def notebooks(self) -> Html:
-        """Links to the executed phase notebooks, relative to the report."""
-        rows = [[self.when(e.at), self._phase_name(e.phase), e.event,
-                 self._notebook_link(e.notebook)] for e in self.events if e.notebook]
+        """Links to the executed phase notebooks, relative to the report; each names its
+        decision by number (its row in Decisions says when, who and why, not repeated here)."""
+        rows = [[e.seq, self._notebook_link(e.notebook)] for e in self.events if e.notebook]
         if not rows:
-            return Html(_p("No executed notebook was recorded."), "no notebooks")
-        return Html(table(["when", "phase", "event", "notebook"], rows, "report-notebooks"),
-                    f"{len(rows)} notebooks")
+            return _section("notebooks", "no notebooks", rows=[])
+        return _section("notebooks", f"{len(rows)} notebooks", rows=rows)
 
     def notices(self) -> Html:
         """The customer notices sent, as the notices module kept them in the run folder."""
-        skipped = Markup("")
-        if self.unreadable_notices:
-            lines = ", ".join(map(str, self.unreadable_notices[:20])) + \
-                (" ..." if len(self.unreadable_notices) > 20 else "")
-            skipped = _p(f"{len(self.unreadable_notices)} lines of notices/notices.jsonl cannot "
-                         f"be read and are not shown (line {lines}).", "report-unreadable")
-        if not self.sent_notices:
-            return Html(_p("No notices recorded.") + skipped, "no notices recorded")
+        lines = ", ".join(map(str, self.unreadable_notices[:20])) + \
+            (" ..." if len(self.unreadable_notices) > 20 else "")
         rows = [[self.when(_instant(n.get("at"))), n.get("kind", ""),
                  self._phase_name(n["phase"]) if n.get("phase") else "-",
                  n.get("subject", ""), self._notebook_link(n.get("path", ""))]
                 for n in self.sent_notices]
-        return Html(table(["sent", "kind", "phase", "subject", "file"], rows, "report-notices")
-                    + skipped, f"{len(rows)} notices")
+        return _section("notices", f"{len(rows)} notices" if rows else "no notices recorded",
+                        rows=rows, unreadable=len(self.unreadable_notices), lines=lines)
 
     # --- helpers -------------------------------------------------------------------------
 
@@ -810,13 +742,30 @@ class Report:
                 return e
         return found[-1] if found else None
 
-    def _notebook_link(self, path: str) -> Markup:
+    def _store_shown(self) -> str:
+        """The event store as the report shows it: a SQLite file relative to the run folder
+        (a management report carries no machine's absolute paths), a URL as it is."""
+        if "://" in self.store:
+            return self.store
+        return self._relative(self.store) + " (relative to the run folder)"
+
+    def _relative(self, path: str | Path) -> str:
+        """`path` relative to the run folder, '/'-separated; the file name alone if it is on
+        another drive."""
+        try:
+            return Path(os.path.relpath(Path(path).resolve(), self.outputs.resolve())).as_posix()
+        except (OSError, ValueError):
+            return Path(path).name
+
+    def _notebook_link(self, path: str) -> views.Link | str:
         """A link to `path` relative to the report's folder (text only if it is gone)."""
         if not path:
-            return Markup("")
+            return ""
         if not isinstance(path, str) or _printable(path) != path:
-            # Recorded by an older version, or edited: shown as text, never opened.
-            return Markup(f"{escape(_printable(path))} (not a readable path)")
+            # Recorded by an older version, or edited: shown as text, never opened (and only
+            # its last part: no absolute path of the machine it came from).
+            return f"{_printable(PurePath(path).name if isinstance(path, str) else path)} " \
+                "(not a readable path)"
         try:
             target = Path(path)
             if not target.is_absolute():
@@ -825,12 +774,14 @@ class Report:
             relative = os.path.relpath(target.resolve(), self.outputs.resolve())
             exists = target.exists()
         except (OSError, ValueError):
-            return Markup(f"{escape(path)} (not a readable path)")
+            return f"{PurePath(path).name} (not a readable path)"
         href = quote(Path(relative).as_posix())
-        label = escape(Path(relative).as_posix())
+        label = Path(relative).as_posix()
+        if label.startswith("../"):   # not in the run folder: its name, not the way there
+            label = f"{Path(relative).name} (outside the run folder)"
         if not exists:
-            return Markup(f"{label} (missing)")
-        return Markup(f'<a href="{escape(href)}">{label}</a>')
+            return f"{label} (missing)"
+        return views.Link(href, label)
 
 
 def _instant(value: Any) -> datetime | None:
@@ -935,10 +886,12 @@ def load(plan: str | os.PathLike[str] | Plan, outputs: str | os.PathLike[str] = 
 # --- rendering -----------------------------------------------------------------------------
 
 def report_css() -> str:
-    """The page's stylesheet: the project's palette (templates/palette.css), the report's,
-    and the executive summary's."""
-    return "\n".join((TEMPLATES / name).read_text(encoding="utf-8") for name in
-                     ("palette.css", f"{TEMPLATE}/report.css", f"{TEMPLATE}/summary.css"))
+    """The project's palette (templates/palette.css, shared with the notices, the status
+    page and the Gantt page), the report's own screen and print rules, and the executive
+    summary's."""
+    return "\n".join([palette.STYLESHEET.read_text(encoding="utf-8")] + [
+        (TEMPLATES / TEMPLATE / name).read_text(encoding="utf-8")
+        for name in ("report.css", "summary.css")])
 
 
 def _nbformat() -> Any:

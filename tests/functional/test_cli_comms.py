@@ -58,7 +58,7 @@ def test_notices_completed_reads_the_event_log(tmp_path: Path) -> None:
     result = run_cli("notices", EXAMPLE, "completed", "--phase", "carrier-connections",
                      "--outputs", tmp_path, "--format", "markdown")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("# Completed: Phase 1: Carrier Connection Migrations\n")
+    assert result.stdout.startswith("# Completed: Phase 1 - Carrier Connection Migrations\n")
     assert "was completed at Tue 8 Sep 00:00 NZST (Mon 7 Sep 12:00 UTC)" in result.stdout
     refused = run_cli("notices", EXAMPLE, "completed", "--phase", "messaging-core",
                       "--outputs", tmp_path)
@@ -85,7 +85,7 @@ def test_a_preview_is_not_kept_and_a_send_is_kept_once_for_the_report(tmp_path: 
     listed = sent_notices(load_plan(EXAMPLE), tmp_path)
     assert [(n["kind"], n["phase"], n["path"]) for n in listed] == [
         ("reminder", "web-interface", "notices/reminder-web-interface.txt")]
-    assert listed[0]["subject"].startswith("Reminder: Phase 3: Omni Web Interface Migration")
+    assert listed[0]["subject"].startswith("Reminder: Phase 3 - Omni Web Interface Migration")
     assert listed[0]["at"].endswith("Z")
 
 
@@ -204,4 +204,4 @@ def test_markup_in_plan_text_stays_text_in_the_html_notice(tmp_path: Path) -> No
             assert page.text.count(MARKUP) == shown
             assert page.page_errors == [] and page.blocked == []
             if kind == "reminder":
-                assert page.evaluate("document.title").startswith("Reminder: Phase 1: <img")
+                assert page.evaluate("document.title").startswith("Reminder: Phase 1 - <img")

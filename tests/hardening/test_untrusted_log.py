@@ -274,9 +274,10 @@ def test_the_report_renders_whatever_the_log_and_notices_hold(run, tmp_path):
                       "at": "2020-09-07T10:00:00Z", "path": "notices/x.txt"}).encode() + b"\n")
     data = report.load(plan, run)
     assert len(data.events) == 4 and data.verification.ok
-    decisions = str(data.decisions())
-    assert "01\\x00\\x1b[2J.ipynb (not a readable path)" in decisions
-    assert "\x00" not in decisions and "\x1b" not in decisions
+    notebooks = str(data.notebooks())   # the notebooks' own table, not the decisions'
+    assert "01\\x00\\x1b[2J.ipynb (not a readable path)" in notebooks
+    assert "\x00" not in notebooks and "\x1b" not in notebooks
+    assert ">passwd (outside the run folder)<" in notebooks
     notices = str(data.notices())
     assert "Done &lt;b&gt;" in notices
     assert "5 lines of notices/notices.jsonl cannot be read" in notices

@@ -81,7 +81,7 @@ def test_the_feed_has_one_entry_per_notice_and_state_change_with_stable_ids(run,
     assert not first.bozo, first.bozo_exception
     titles = [e.title for e in first.entries]
     assert len(first.entries) == 4            # 2 notices + go + start, newest first
-    assert titles[0] == "In progress: Phase 1: Core <img src=x onerror=alert(1)> move"
+    assert titles[0] == "In progress: Phase 1 - Core <img src=x onerror=alert(1)> move"
     assert titles[1] == "Phase 1: Core <img src=x onerror=alert(1)> move: in progress"
     assert titles[-1].startswith("Publish <i>test</i> migration: 2 maintenance windows")
     ids = [e.id for e in first.entries]
@@ -120,7 +120,7 @@ def test_the_status_page_reads_offline_at_phone_and_desktop_width(run, tmp_path,
         # the next window: local time with the abbreviation in force (NZST after DST ends)
         assert "Phase 2: Web move: Sat 10 Apr 22:00 NZST (10:00 UTC) to" in text
         notices = text.split("Notices sent")[1]
-        assert notices.index("In progress: Phase 1") < notices.index("2 maintenance windows")
+        assert notices.index("In progress: Phase 1 - ") < notices.index("2 maintenance windows")
         page.screenshot(tmp_path / f"status-{width}.png")
 
 

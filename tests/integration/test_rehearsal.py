@@ -89,7 +89,7 @@ def test_rehearsal_runs_every_phase_to_completion_at_the_plans_times(tmp_path):
         assert notice["at"] == format_iso_utc(phase.start - timedelta(hours=1))
         assert (outputs / notice["path"]).is_file()
     html = report.read_text(encoding="utf-8")
-    assert "Reminder: Phase 1: Carrier Connection Migrations starts" in html
+    assert "Reminder: Phase 1 - Carrier Connection Migrations starts" in html
 
 
 @pytest.mark.notebook

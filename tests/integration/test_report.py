@@ -507,3 +507,110 @@ def test_summary_lists_late_rollbacks_and_overruns_first(tmp_path):
         < html.index("Overruns:") \
         < html.index("Carrier Connection Migrations (attempt 1) by 30m") \
         < html.index("Total customer-facing downtime")
+
+
+# --- paths, the notebooks table, the downtime chart's colours -----------------------------
+
+def test_report_shows_paths_relative_to_the_run_folder_never_absolute(tmp_path):
+    plan = load_plan(EXAMPLE)
+    outputs = tmp_path / "run"
+    record_partial(plan, outputs)   # the notebooks are recorded by their absolute paths
+    with open_log(plan, outputs=outputs) as log:
+        log.record("web-interface", "note", "alice", "kept elsewhere",
+                   at="2020-09-08T12:30:00Z", notebook="/home/alice/secret/old.ipynb")
+    report = load(plan, outputs, as_of="2020-09-09T00:00:00Z")
+    page = "".join(str(getattr(report, s)().html) for s in (
+        "header", "summary", "decisions", "notebooks", "notices", "rollbacks", "checks"))
+    assert str(tmp_path) not in page and "/home/alice" not in page
+    assert "Event log: events.sqlite (relative to the run folder)" in page
+    notebooks = str(report.notebooks().html)
+    assert '<a href="01-carrier-connections-go.ipynb">01-carrier-connections-go.ipynb</a>' \
+        in notebooks
+    assert "old.ipynb (outside the run folder) (missing)" in notebooks
+
+
+def test_the_notebooks_table_does_not_repeat_the_decisions_table(tmp_path):
+    plan = load_plan(EXAMPLE)
+    record_partial(plan, tmp_path)
+    report = load(plan, tmp_path, as_of="2020-09-09T00:00:00Z")
+    decisions, notebooks = str(report.decisions().html), str(report.notebooks().html)
+    assert ".ipynb" not in decisions and "<th>notebook</th>" not in decisions
+    heads = re.findall(r"<th>(.*?)</th>", notebooks)
+    assert heads == ["decision #", "notebook"]
+    # each notebook once, by its decision's number: no when, phase or event again
+    assert re.findall(r"<td>(\d+)</td>", notebooks) == ["1", "6"]
+    assert "Messaging Core" not in notebooks and "NZST" not in notebooks
+
+
+def test_the_downtime_chart_uses_the_palette(tmp_path):
+    from migration_runbook import palette
+
+    plan = load_plan(EXAMPLE)
+    record_partial(plan, tmp_path)
+    figure = load(plan, tmp_path, as_of="2020-09-09T00:00:00Z").downtime_figure().figure
+    colours = {trace.name: trace.marker.color for trace in figure.data}
+    assert colours["planned"] == palette.GREY
+    assert colours["actual, unavailable"] == palette.IMPACT["unavailable"].colour
+    assert {trace.marker.pattern.shape for trace in figure.data
+            if trace.name.startswith("actual")} <= {s.pattern for s in palette.IMPACT.values()}
+    assert set(colours.values()) <= {palette.GREY, *(s.colour for s in palette.IMPACT.values())}
+    # planned and actual of one row sit side by side, whatever the level
+    assert {trace.offsetgroup for trace in figure.data} == {"planned", "actual"}
+
+
+# --- print -------------------------------------------------------------------------------
+
+def _sections() -> list[tuple[str, str]]:
+    """(heading, its introduction) of each section of runbooks/report.ipynb."""
+    from migration_runbook.execute import notebook
+
+    cells = json.loads(notebook("report").read_text())["cells"]
+    out = []
+    for cell in cells:
+        text = "".join(cell["source"])
+        if cell["cell_type"] == "markdown" and text.startswith("## "):
+            heading, _, intro = text[3:].partition("\n")
+            out.append((heading.strip(), " ".join(intro.replace("`", "").split())))
+    return out
+
+
+@pytest.mark.notebook
+@pytest.mark.chromium
+@pytest.mark.slow
+def test_the_printed_report_opens_with_the_summary_and_strands_no_heading(complete_run,
+                                                                          tmp_path):
+    import unicodedata
+
+    import pypdf
+
+    from tests.browser import require_chromium
+
+    require_chromium()
+    pdf = report_module.print_pdf(complete_run / "report.html", tmp_path / "report.pdf")
+    # NFKC: the PDF's text has ligatures ("Pre-\ufb02ight" for "Pre-flight")
+    pages = [" ".join(unicodedata.normalize("NFKC", p.extract_text()).split())
+             for p in pypdf.PdfReader(pdf).pages]
+    # The first page carries the title, the header and the summary's outcome and facts
+    # (JupyterLab's print rule kept each output whole and pushed the summary to page 2).
+    first = pages[0]
+    for expected in ("Post-migration report", "Report as of:", "Executive summary",
+                     "Outcome: completed", "Total customer-facing downtime"):
+        assert expected in first, expected
+    # No heading is the last thing on its page: its introduction and some of what it
+    # introduces come on the same page.
+    sections = _sections()
+    assert len(sections) >= 10
+    for heading, intro in sections:
+        # the heading where it stands: followed by the first words of its introduction
+        start = " ".join([heading, *intro.split()[:3]])
+        found = [k for k, page in enumerate(pages) if re.search(
+            rf"(^| ){re.escape(start)}( |$)", page)]
+        assert found, heading
+        page = pages[found[0]]
+        after = page[re.search(rf"(^| ){re.escape(start)}", page).end() - len(start)
+                     + len(heading):]
+        if intro:
+            tail = " ".join(intro.split()[-4:])
+            assert tail in after, (heading, tail)   # the introduction not cut from it
+            after = after[after.index(tail) + len(tail):]
+        assert after.strip(), f"'{heading}' ends page {found[0] + 1}"

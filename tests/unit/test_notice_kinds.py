@@ -28,7 +28,7 @@ def running(tmp_path):
 def test_in_progress_says_what_is_affected_now_and_the_expected_end(running) -> None:
     plan, phase, log = running
     notice = render_notice(plan, "in-progress", "text", phase=phase.id, log=log)
-    assert notice.subject == "In progress: Phase 1: Carrier Connection Migrations"
+    assert notice.subject == "In progress: Phase 1 - Carrier Connection Migrations"
     body = " ".join(notice.body.split())
     assert "started at Mon 7 Sep 21:05 NZST (09:05 UTC)" in body
     # started 5 minutes late: the clock's forecast, the steps' critical path (2h 55m) from
@@ -68,7 +68,7 @@ def test_extended_gives_the_new_expected_end_only_when_running_late(tmp_path) ->
     notice = render_notice(plan, "extended", "html", phase=phase.id, log=log, as_of=late)
     end = expected_end(plan, phase.id, log.events(), late)
     assert end > phase.end and end == phase.end + timedelta(minutes=45)
-    assert notice.subject == ("Running late: Phase 1: Carrier Connection Migrations, now "
+    assert notice.subject == ("Running late: Phase 1 - Carrier Connection Migrations, now "
                               "expected to end Tue 8 Sep 01:45 NZST")
     assert "Tue 8 Sep 01:00 NZST" in notice.body          # the planned end, for comparison
     assert "Still affected until then" in notice.body

@@ -99,7 +99,7 @@ def test_times_are_local_with_abbreviation_and_utc_beside_them() -> None:
 def test_reminder_lists_only_the_phases_still_to_come() -> None:
     plan = load_plan(EXAMPLE)
     second = render_notice(plan, "reminder", phase="messaging-core").body
-    assert second.startswith("Reminder: Phase 2: Messaging Core Migration starts "
+    assert second.startswith("Reminder: Phase 2 - Messaging Core Migration starts "
                              "Tue 8 Sep 21:00 NZST (09:00 UTC)")
     to_come = second.split("PHASES STILL TO COME")[1]
     assert "Phase 3: Omni Web Interface Migration" in to_come
@@ -122,7 +122,7 @@ def test_completed_notice_lists_the_phases_still_to_come_as_they_were_then(logs)
 def test_rolled_back_notice_postpones_the_phases_that_depend_on_it(logs) -> None:
     body = render_notice(load_plan(EXAMPLE), "completed", phase="messaging-core",
                          log=logs[EXAMPLE.stem]).body
-    assert body.startswith("Rolled back: Phase 2: Messaging Core Migration")
+    assert body.startswith("Rolled back: Phase 2 - Messaging Core Migration")
     assert "rolled back at Wed 9 Sep 00:20 NZST (Tue 8 Sep 12:20 UTC)" in body
     postponed = body.split("postponed")[1]
     assert "Phase 3: Omni Web Interface Migration" in postponed
@@ -158,7 +158,7 @@ def test_reschedule_shows_old_and_new_windows_side_by_side() -> None:
                    "| Tue 8 Sep 01:00 NZST (Mon 7 Sep 13:00 UTC) "
                    "| Mon 17 Aug 22:00 NZST (10:00 UTC) | Tue 18 Aug 02:00 NZST "
                    "(Mon 17 Aug 14:00 UTC) |")
-    assert "Important: migration date has changed" in body
+    assert "important, the migration date has changed" in body
 
 
 def test_reschedule_names_added_removed_resized_and_reworded_phases() -> None:
@@ -173,8 +173,8 @@ def test_reschedule_names_added_removed_resized_and_reworded_phases() -> None:
                                   "end": p4.end + timedelta(days=1)})
     new = old.model_copy(update={"phases": [p1, p2, p3, extra]})
     body = render_notice(new, "reschedule", previous=old).body
-    assert body.startswith("UPDATE: Omni hosting provider migration. Important: migration "
-                           "date has changed\n")
+    assert body.startswith("UPDATE: Omni hosting provider migration - important, the "
+                           "migration date has changed\n")
     assert "Phase 1: Carrier Connection Migrations\n  New: Mon 7 Sep 21:00 NZST (09:00 UTC) to\n"\
            "       Tue 8 Sep 02:00 NZST (Mon 7 Sep 14:00 UTC)\n  Was: Mon 7 Sep 21:00 NZST" in body
     assert "  * lengthened: 4h -> 5h\n" in body
@@ -334,7 +334,7 @@ def test_plan_templates_override_the_shipped_ones(write_plan, tmp_path) -> None:
         "Heads up: Phase 1: First Sends at Mon 5 Oct 21:00 NZDT (08:00 UTC)\n"
     # formats and kinds the folder does not override still come from the package
     assert render_notice(plan, "reminder", "markdown", phase="first").body.startswith(
-        "# Reminder: Phase 1: First Sends")
+        "# Reminder: Phase 1 - First Sends")
 
 
 def test_plan_templates_are_sandboxed_and_errors_are_one_line(write_plan, tmp_path) -> None:
@@ -401,3 +401,68 @@ def test_a_bad_announce_at_is_a_plan_error_naming_file_line_and_field(write_plan
     assert re.match(rf"{re.escape(str(path))}:\d+: communications.announce_at: invalid time "
                     "'someday'",
                     str(err.value))
+
+
+# --- subject lines and the previous notices ---------------------------------------------
+
+def test_subject_lines_have_one_colon(logs) -> None:
+    plan = load_plan(EXAMPLE)
+    log = logs[EXAMPLE.stem]
+    subjects = {
+        "reminder": render_notice(plan, "reminder", phase="messaging-core").subject,
+        "completed": render_notice(plan, "completed", phase="carrier-connections",
+                                   log=log).subject,
+        "rolled-back": render_notice(plan, "completed", phase="messaging-core", log=log).subject,
+        "reschedule": render_notice(plan, "reschedule",
+                                    previous=load_plan(EXAMPLE_AUGUST)).subject,
+        "announcement": render_notice(plan, "announcement").subject,
+    }
+    assert subjects["rolled-back"] == "Rolled back: Phase 2 - Messaging Core Migration"
+    assert subjects["completed"] == "Completed: Phase 1 - Carrier Connection Migrations"
+    assert subjects["reminder"].startswith("Reminder: Phase 2 - Messaging Core Migration starts")
+    assert subjects["reschedule"] == ("UPDATE: Omni hosting provider migration - important, "
+                                      "the migration date has changed")
+    for kind, subject in subjects.items():
+        # times (21:00) have colons of their own; a colon and a space marks a label
+        assert subject.count(": ") == 1, (kind, subject)
+
+
+def _previous_plan(tmp_path: Path, sent: list[tuple[str, str]]) -> Plan:
+    """The example plan with these previous notices, announced on Mon 24 Aug 2020."""
+    text = EXAMPLE.read_text()
+    start = text.index("  previous_notices:\n")
+    end = start + len("  previous_notices:\n")
+    while text[end:].startswith("    - "):
+        end = text.index("\n", end) + 1
+    listed = "".join(f"    - {{title: '{t}', sent: '{s}'}}\n" for t, s in sent)
+    text = text[:start] + "  announce_at: 2020-08-24 10:00\n  previous_notices:\n" + listed \
+        + text[end:]
+    path = tmp_path / "plan.yaml"
+    path.write_text(text)
+    return load_plan(path)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_previous_notices_are_listed_in_time_order_and_none_after_this_one(tmp_path,
+                                                                           fmt) -> None:
+    plan = _previous_plan(tmp_path, [
+        ("Reminder sent later", "2020-09-03"),          # after the announcement: left out
+        ("Second notice", "2020-08-13"),
+        ("First notice", "2020-07-24"),
+        ("Same day", "2020-08-24"),                     # the announcement's day: listed
+    ])
+    body = render_notice(plan, "announcement", fmt).body
+    assert "Reminder sent later" not in body
+    order = [body.index(t) for t in ("First notice", "Second notice", "Same day")]
+    assert order == sorted(order)
+    assert "Fri 24 Jul 2020" in body and "Thu 3 Sep 2020" not in body
+
+
+def test_previous_notices_in_time_order_keep_undated_ones_last(tmp_path) -> None:
+    from migration_runbook.notices import previous_notices
+
+    plan = _previous_plan(tmp_path, [("Undated", "last spring"), ("B", "2020-08-13"),
+                                     ("A", "2020-07-24")])
+    assert [n["title"] for n in previous_notices(plan, None)] == ["A", "B", "Undated"]
+    written = plan.start - timedelta(days=40)   # 29 Jul local: B is not sent yet
+    assert [n["title"] for n in previous_notices(plan, written)] == ["A", "Undated"]
