@@ -284,10 +284,19 @@ def _status_rows(model: Any, events: list, zone: Any, moment: Any) -> tuple[list
     seen = [e for e in events if e.at <= now] if moment is not None else events
     rows = status_rows(model, seen, now=now, tz=zone.key)
     by_phase = clocks(model, seen, now)
+    own = _events_by_phase(seen)    # approvals read one phase's events: linear, not n x m
     for row in rows:
         row.update(by_phase[row["id"]].to_dict())
-        row["approvals"] = approvals.summary(model, seen, row["id"])
+        row["approvals"] = approvals.summary(model, own.get(row["id"], []), row["id"])
     return rows, by_phase, seen
+
+
+def _events_by_phase(events: list) -> dict[str, list]:
+    """The events of each phase, in log order."""
+    out: dict[str, list] = {}
+    for ev in events:
+        out.setdefault(ev.phase, []).append(ev)
+    return out
 
 
 def _status_view(model: Any, rows: list, seen: list, location: str, zone: Any,
@@ -296,8 +305,9 @@ def _status_view(model: Any, rows: list, seen: list, location: str, zone: Any,
     from . import approvals
     from .status_table import status_table
 
+    own = _events_by_phase(seen)
     for row in rows:  # the table's cell; the JSON has the structured `approvals`
-        row["approvals_text"] = approvals.summary_text(model, seen, row["id"])
+        row["approvals_text"] = approvals.summary_text(model, own.get(row["id"], []), row["id"])
 
     def visible(value: Any) -> Any:
         if isinstance(value, dict):
