@@ -237,11 +237,12 @@ def status(plan: str, outputs: str | None, store: str | None, fmt: str, tz: str 
            wide: bool, as_of: str | None, watch: float | None) -> None:
     """Each phase's state, gate, planned vs actual window, overrun and next allowed events;
     for a running phase, its steps, forecast, countdowns and warnings."""
+    from . import collector
     from .events import open_log
 
     model = load_plan(plan)
     zone = _zone(tz, model.zone)
-    with open_log(model, outputs, store) as log:
+    with collector.paused(), open_log(model, outputs, store) as log:  # a large log: see there
         events, location = log.events(), log.location
     moment = _as_of(model, as_of, events)
     if watch is not None:
@@ -251,13 +252,14 @@ def status(plan: str, outputs: str | None, store: str | None, fmt: str, tz: str 
             raise click.UsageError("--watch SECONDS must be between 0.5 and 3600")
         _watch(model, zone, outputs, store, moment, watch, wide)
         return
-    rows, clocks, seen = _status_rows(model, events, zone, moment)
-    if fmt == "json":
-        _print_json(rows)
-        return
-    console = _console()
-    console.print(_clock_block(model, clocks, zone))
-    console.print(_status_view(model, rows, seen, location, zone, wide))
+    with collector.paused():
+        rows, clocks, seen = _status_rows(model, events, zone, moment)
+        if fmt == "json":
+            _print_json(rows)
+            return
+        console = _console()
+        console.print(_clock_block(model, clocks, zone))
+        console.print(_status_view(model, rows, seen, location, zone, wide))
 
 
 def _as_of(model: Any, value: str | None, events: list) -> Any:
