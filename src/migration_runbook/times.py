@@ -295,7 +295,7 @@ def format_iso_utc(instant: datetime) -> str:
     if at.year < 1000:  # strftime writes such a year unpadded; keep its text
         return at.strftime("%Y-%m-%dT%H:%M:%SZ")
     # isoformat is C and several times quicker than strftime: status writes 50,000 of these
-    return at.replace(microsecond=0, tzinfo=None).isoformat() + "Z"
+    return at.isoformat(timespec="seconds")[:-6] + "Z"  # "...+00:00" -> "...Z"
 
 
 def _short(value: object, limit: int = 60) -> str:
