@@ -33,13 +33,12 @@ from pathlib import Path
 
 import sqlalchemy
 
-from migration_runbook import times
-from migration_runbook.events import canonical_json, open_log, record_hash, stamp
+from migration_runbook.events import open_log
 from migration_runbook.plan import load_plan
 from migration_runbook.states import status_rows
-from migration_runbook.store import GENESIS, events, meta, metadata, plans
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_log import BrokenChain, write_chain  # noqa: E402
 from bench_plan import generate_plan  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,30 +63,12 @@ def script(plan) -> list[tuple[str, str, object]]:
 
 def write_log(plan, folder: Path) -> int:
     """The script as a valid chain, in one transaction (setup, not measured)."""
-    folder.mkdir(parents=True)
-    log = open_log(plan, folder)
-    engine = log.store.engine
-    metadata.create_all(engine)
-    rows, previous, recorded = [], GENESIS, times.now()
-    for seq, (phase, name, at) in enumerate(script(plan), start=1):
-        row = {"seq": seq, "plan": plan.id, "phase": phase, "event": name, "operator": "bench",
-               "reason": f"{name} {phase}", "at": stamp(at), "recorded_at": stamp(recorded),
-               "source": "rehearsal", "notebook": "", "details": canonical_json({"n": seq}),
-               "prev_hash": previous}
-        row["hash"] = previous = record_hash(row)
-        rows.append(row)
-    with engine.begin() as conn:
-        conn.execute(sqlalchemy.insert(meta), [{"key": "schema_version", "value": "1"},
-                                               {"key": "plan", "value": plan.id}])
-        conn.execute(sqlalchemy.insert(plans).values(id=plan.id, last_seq=len(rows),
-                                                     last_hash=previous,
-                                                     created_at=stamp(recorded)))
-        conn.execute(sqlalchemy.insert(events), rows)
-    result = log.verify()
-    log.close()
-    if not result.ok:
-        raise SystemExit(f"setup wrote a broken chain: {result.message}")
-    return len(rows)
+    try:
+        return write_chain(plan, folder, [(phase, name, at, f"{name} {phase}", {"n": seq})
+                                          for seq, (phase, name, at)
+                                          in enumerate(script(plan), start=1)])
+    except BrokenChain as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def timed(argv: list[str]) -> tuple[float, float]:

@@ -121,7 +121,10 @@ with the bench's memory), and the wall time leaves out the launcher's start-up."
 
 def run_once(argv: list[str], cwd: Path = ROOT) -> Sample:
     """Run `argv` (an absolute program path first) through `LAUNCHER`; its figures."""
-    env = {k: v for k, v in os.environ.items() if k != "RUNBOOK_STORE"}
+    # Without PYTHONDONTWRITEBYTECODE: an installed package runs from its bytecode, and a
+    # command that compiled every module from source at every run measures the compiler.
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("RUNBOOK_STORE", "PYTHONDONTWRITEBYTECODE")}
     with tempfile.TemporaryDirectory(prefix="run-") as folder:
         figures = Path(folder) / "figures.json"
         err = Path(folder) / "stderr"
@@ -656,12 +659,10 @@ def write_step_log(plan_path: Path, outputs: Path) -> tuple[int, int, str]:
     the other steps were not ticked), but for the last phase, still running. Written as a
     valid hash chain in one transaction (setup, not measured; the API fsyncs each record).
     Returns (events, step events, the time of the last event, ISO UTC)."""
-    import sqlalchemy
+    from bench_log import BrokenChain, write_chain
 
     from migration_runbook import times
-    from migration_runbook.events import canonical_json, open_log, record_hash, stamp
     from migration_runbook.plan import load_plan
-    from migration_runbook.store import GENESIS, SCHEMA_VERSION, events, meta, metadata, plans
 
     plan = load_plan(plan_path)
     script = []
@@ -674,33 +675,14 @@ def write_step_log(plan_path: Path, outputs: Path) -> tuple[int, int, str]:
                        (phase.id, "step-done", planned[step][1], step)]
         if i < len(plan.phases) - 1:
             script.append((phase.id, "complete", phase.end - timedelta(minutes=15), ""))
-    outputs.mkdir(parents=True)
-    log = open_log(plan, outputs)
-    engine = log.store.engine
-    metadata.create_all(engine)
-    rows, previous, recorded = [], GENESIS, times.now()
-    for seq, (phase, name, at, step) in enumerate(script, start=1):
-        row = {"seq": seq, "plan": plan.id, "phase": phase, "event": name, "operator": "bench",
-               "reason": "benchmark" if name == "complete" else "", "at": stamp(at),
-               "recorded_at": stamp(recorded), "source": "rehearsal", "notebook": "",
-               "details": canonical_json({"step": step} if step else {}),
-               "prev_hash": previous}
-        row["hash"] = previous = record_hash(row)
-        rows.append(row)
-    with engine.begin() as conn:
-        conn.execute(sqlalchemy.insert(meta), [{"key": "schema_version",
-                                                "value": str(SCHEMA_VERSION)},
-                                               {"key": "plan", "value": plan.id}])
-        conn.execute(sqlalchemy.insert(plans).values(id=plan.id, last_seq=len(rows),
-                                                     last_hash=previous,
-                                                     created_at=stamp(recorded)))
-        conn.execute(sqlalchemy.insert(events), rows)
-    result = log.verify()
-    log.close()
-    if not result.ok:
-        raise BenchFailed(f"setup wrote a broken chain: {result.message}")
+    try:
+        count = write_chain(plan, outputs, [
+            (phase, name, at, "benchmark" if name == "complete" else "",
+             {"step": step} if step else {}) for phase, name, at, step in script])
+    except BrokenChain as exc:
+        raise BenchFailed(str(exc)) from None
     steps = sum(1 for _, name, _, _ in script if name.startswith("step-"))
-    return len(rows), steps, times.format_iso_utc(script[-1][2])
+    return count, steps, times.format_iso_utc(script[-1][2])
 
 
 def machine() -> dict[str, Any]:

@@ -237,11 +237,12 @@ def status(plan: str, outputs: str | None, store: str | None, fmt: str, tz: str 
            wide: bool, as_of: str | None, watch: float | None) -> None:
     """Each phase's state, gate, planned vs actual window, overrun and next allowed events;
     for a running phase, its steps, forecast, countdowns and warnings."""
+    from . import collector
     from .events import open_log
 
     model = load_plan(plan)
     zone = _zone(tz, model.zone)
-    with open_log(model, outputs, store) as log:
+    with collector.paused(), open_log(model, outputs, store) as log:  # a large log: see there
         events, location = log.events(), log.location
     moment = _as_of(model, as_of, events)
     if watch is not None:
@@ -251,13 +252,14 @@ def status(plan: str, outputs: str | None, store: str | None, fmt: str, tz: str 
             raise click.UsageError("--watch SECONDS must be between 0.5 and 3600")
         _watch(model, zone, outputs, store, moment, watch, wide)
         return
-    rows, clocks, seen = _status_rows(model, events, zone, moment)
-    if fmt == "json":
-        _print_json(rows)
-        return
-    console = _console()
-    console.print(_clock_block(model, clocks, zone))
-    console.print(_status_view(model, rows, seen, location, zone, wide))
+    with collector.paused():
+        rows, clocks, seen = _status_rows(model, events, zone, moment)
+        if fmt == "json":
+            _print_json(rows)
+            return
+        console = _console()
+        console.print(_clock_block(model, clocks, zone))
+        console.print(_status_view(model, rows, seen, location, zone, wide))
 
 
 def _as_of(model: Any, value: str | None, events: list) -> Any:
@@ -284,10 +286,19 @@ def _status_rows(model: Any, events: list, zone: Any, moment: Any) -> tuple[list
     seen = [e for e in events if e.at <= now] if moment is not None else events
     rows = status_rows(model, seen, now=now, tz=zone.key)
     by_phase = clocks(model, seen, now)
+    own = _events_by_phase(seen)    # approvals read one phase's events: linear, not n x m
     for row in rows:
         row.update(by_phase[row["id"]].to_dict())
-        row["approvals"] = approvals.summary(model, seen, row["id"])
+        row["approvals"] = approvals.summary(model, own.get(row["id"], []), row["id"])
     return rows, by_phase, seen
+
+
+def _events_by_phase(events: list) -> dict[str, list]:
+    """The events of each phase, in log order."""
+    out: dict[str, list] = {}
+    for ev in events:
+        out.setdefault(ev.phase, []).append(ev)
+    return out
 
 
 def _status_view(model: Any, rows: list, seen: list, location: str, zone: Any,
@@ -296,8 +307,9 @@ def _status_view(model: Any, rows: list, seen: list, location: str, zone: Any,
     from . import approvals
     from .status_table import status_table
 
+    own = _events_by_phase(seen)
     for row in rows:  # the table's cell; the JSON has the structured `approvals`
-        row["approvals_text"] = approvals.summary_text(model, seen, row["id"])
+        row["approvals_text"] = approvals.summary_text(model, own.get(row["id"], []), row["id"])
 
     def visible(value: Any) -> Any:
         if isinstance(value, dict):

@@ -11,17 +11,16 @@ from __future__ import annotations
 import json
 import textwrap
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
-
-import pandas as pd
-import plotly.graph_objects as go
-import plotly.io as pio
-from plotly.offline import get_plotlyjs
 
 from . import outcomes, palette, times
 from .plan import Phase, Plan
+
+if TYPE_CHECKING:  # imported where used: the phase notebook draws its windows without them
+    import pandas as pd
+    import plotly.graph_objects as go
 
 LEVEL_COLOURS = {level: swatch.colour for level, swatch in palette.IMPACT.items()}
 """Impact levels, worst first (`palette.IMPACT`, where each also has its pattern)."""
@@ -109,6 +108,10 @@ class Attempt:
 
 
 def _instant(value: Any) -> datetime | None:
+    if type(value) is datetime and value.tzinfo is not None:  # rows of `states.attempts`
+        return value.astimezone(UTC)
+    import pandas as pd
+
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return None
     stamp = pd.Timestamp(value)
@@ -117,9 +120,10 @@ def _instant(value: Any) -> datetime | None:
     return stamp.tz_convert("UTC").to_pydatetime()
 
 
-def attempts(plan: Plan, actual: pd.DataFrame | None, now: datetime | None = None
-             ) -> list[Attempt]:
-    """The rows of `states.actual_windows` as drawable attempts (unknown phases are skipped).
+def attempts(plan: Plan, actual: pd.DataFrame | list[dict[str, Any]] | None,
+             now: datetime | None = None) -> list[Attempt]:
+    """The rows of `states.actual_windows` (or the plain rows of `states.attempts`, which
+    need no pandas) as drawable attempts (unknown phases are skipped).
 
     A running attempt is drawn up to `now`, but never past twice its planned length, so a
     rehearsal's back-dated attempt cannot stretch the axis to today.
@@ -129,7 +133,7 @@ def attempts(plan: Plan, actual: pd.DataFrame | None, now: datetime | None = Non
     now = now or times.now()
     by_id = {p.id: p for p in plan.phases}
     out = []
-    for row in actual.to_dict("records"):
+    for row in (actual if isinstance(actual, list) else actual.to_dict("records")):
         phase = by_id.get(str(row.get("phase")))
         start = _instant(row.get("start_utc"))
         if phase is None or start is None:
@@ -137,10 +141,18 @@ def attempts(plan: Plan, actual: pd.DataFrame | None, now: datetime | None = Non
         end = _instant(row.get("end_utc"))
         drawn_end = end or min(max(now, start), start + 2 * phase.duration)
         attempt = row.get("attempt")
-        number = int(attempt) if attempt is not None and not pd.isna(attempt) else 1
+        number = int(attempt) if attempt is not None and not _missing(attempt) else 1
         outcome = str(row.get("outcome") or ("in-progress" if end is None else "completed"))
         out.append(Attempt(phase, number, start, end, drawn_end, outcome))
     return out
+
+
+def _missing(value: Any) -> bool:
+    if isinstance(value, int):
+        return False
+    import pandas as pd
+
+    return bool(pd.isna(value))
 
 
 def _attempt_hover(attempt: Attempt, zone: ZoneInfo, title: str) -> str:
@@ -294,13 +306,22 @@ def _axis_id(k: int) -> str:
 def _panel_figure(title: str, zone_title: str, bars: list[_Bar], marks: list[_Mark],
                   order: list[str], zone: ZoneInfo, now: datetime) -> go.Figure:
     """Bars and rollback marks drawn in one panel per night (see the comment above)."""
+    import plotly.graph_objects as go
+
+    return go.Figure(_panel_spec(title, zone_title, bars, marks, order, zone, now))
+
+
+def _panel_spec(title: str, zone_title: str, bars: list[_Bar], marks: list[_Mark],
+                order: list[str], zone: ZoneInfo, now: datetime) -> dict[str, Any]:
+    """`_panel_figure` as plain plotly JSON data (`{"data": [...], "layout": {...}}`), built
+    without plotly: the phase notebook sends it as is."""
     panels = _panels(bars, marks, order, now) or [
         _Panel(now, now, [], [], [])]
     plot_px = [round(max(1, len(p.rows) + 0.3 + (1 if p.now else 0)) * ROW_HEIGHT)
                for p in panels]
     height = TOP + sum(plot_px) + PANEL_CHROME * len(panels) + 10
     paper = height - TOP - 10
-    fig = go.Figure()
+    traces: list[dict[str, Any]] = []
     shown: set[str] = set()
     layout: dict[str, Any] = {}
     annotations: list[dict[str, Any]] = []
@@ -350,13 +371,13 @@ def _panel_figure(title: str, zone_title: str, bars: list[_Bar], marks: list[_Ma
             yshift=40, showarrow=False, align="left", font=dict(size=13),
             text=f"<b>{_day(first, year=True)}</b> ({first.tzname()})"))
         # The UTC axis needs a trace of its own to be drawn: an invisible two-point line.
-        fig.add_trace(go.Scatter(x=span, y=[None, None], xaxis=u, yaxis=y, mode="lines",
-                                 hoverinfo="skip", showlegend=False, name="UTC axis"))
+        traces.append(dict(type="scatter", x=span, y=[None, None], xaxis=u, yaxis=y,
+                           mode="lines", hoverinfo="skip", showlegend=False, name="UTC axis"))
         for legend in dict.fromkeys(b.legend for b in panel.bars):
             these = [b for b in panel.bars if b.legend == legend]
             swatch = these[0].swatch
-            fig.add_trace(go.Bar(
-                name=legend, orientation="h", xaxis=x, yaxis=y,
+            traces.append(dict(
+                type="bar", name=legend, orientation="h", xaxis=x, yaxis=y,
                 y=[b.row for b in these], base=[panel.at(b.start, zone) for b in these],
                 x=[_ms(b.end - b.start) for b in these], customdata=[b.text for b in these],
                 marker=swatch.marker(), opacity=these[0].opacity, legendgroup=legend,
@@ -364,8 +385,8 @@ def _panel_figure(title: str, zone_title: str, bars: list[_Bar], marks: list[_Ma
                 hoverinfo="text", width=0.52, offset=-0.26, legendrank=_rank(legend)))
             shown.add(legend)
         if panel.marks:
-            fig.add_trace(go.Scatter(
-                name="rollback deadline", mode="markers", xaxis=x, yaxis=y,
+            traces.append(dict(
+                type="scatter", name="rollback deadline", mode="markers", xaxis=x, yaxis=y,
                 y=[m.row for m in panel.marks], x=[panel.at(m.at, zone) for m in panel.marks],
                 marker=dict(symbol="line-ns-open", size=14, color=palette.DEADLINE,
                             line=dict(width=3, color=palette.DEADLINE)),
@@ -384,7 +405,7 @@ def _panel_figure(title: str, zone_title: str, bars: list[_Bar], marks: list[_Ma
                 showarrow=False, font=dict(size=11), bgcolor="rgba(255,255,255,0.9)",
                 text=label(f"as of {times.format_local(panel.now, zone, with_date=False)} "
                            f"({times.format_utc(panel.now, with_date=False)})")))
-    fig.update_layout(
+    return {"data": traces, "layout": dict(
         title=dict(text=title, x=0, xanchor="left", y=1, yref="container", yanchor="top",
                    pad=dict(t=16), font=dict(size=15)),
         barmode="overlay", height=height, margin=dict(l=48, r=24, t=TOP, b=10),
@@ -392,9 +413,8 @@ def _panel_figure(title: str, zone_title: str, bars: list[_Bar], marks: list[_Ma
                     x=0,
                     font=dict(size=11)),
         hoverlabel=dict(align="left"), plot_bgcolor="white", showlegend=True,
-        annotations=annotations, shapes=shapes,
-        **layout)
-    return fig
+        annotations=annotations, **({"shapes": shapes} if shapes else {}),  # as plotly drops []
+        **layout)}
 
 
 def _clock(start: datetime, end: datetime, zone: ZoneInfo) -> str:
@@ -430,6 +450,15 @@ def _row_order(plan: Plan, tried: list[Attempt], labels: dict[tuple[str, int], s
 
 def windows_figure(plan: Plan, tz: str | None = None, actual: pd.DataFrame | None = None,
                    now: datetime | None = None) -> go.Figure:
+    """`windows_spec` as a plotly figure."""
+    import plotly.graph_objects as go
+
+    return go.Figure(windows_spec(plan, tz, actual, now))
+
+
+def windows_spec(plan: Plan, tz: str | None = None,
+                 actual: pd.DataFrame | list[dict[str, Any]] | None = None,
+                 now: datetime | None = None) -> dict[str, Any]:
     """One panel a night; a row for each phase's planned window, coloured and patterned by the
     worst impact in it, with its rollback-deadline mark, and a row for each actual attempt,
     coloured and patterned by how it ended.
@@ -472,14 +501,16 @@ def windows_figure(plan: Plan, tz: str | None = None, actual: pd.DataFrame | Non
                    f"{_wrapped(p.rollback.plan)}") for p in plan.phases]
     title = label(plan.title) + "<br>maintenance windows" + (", planned and actual" if tried
                                                               else "")
-    return _panel_figure(title, axis_title(plan, tz), bars, marks,
-                         _row_order(plan, tried, rows), zone, now)
+    return _panel_spec(title, axis_title(plan, tz), bars, marks,
+                       _row_order(plan, tried, rows), zone, now)
 
 
 def steps_figure(plan: Plan, phase: Phase, runs: list[Any] | None = None,
                  now: datetime | None = None, tz: str | None = None,
                  title: str | None = None) -> go.Figure:
     """`step_timeline.figure` as a plotly figure (for `show` and HTML pages)."""
+    import plotly.graph_objects as go
+
     from . import step_timeline
 
     return go.Figure(step_timeline.figure(plan, phase, runs, now, tz, title))
@@ -533,6 +564,8 @@ def impacts_figure(plan: Plan, tz: str | None = None, actual: pd.DataFrame | Non
 
 def schedule_table(plan: Plan, tz: str | None = None) -> pd.DataFrame:
     """The schedule as display text: local times with their abbreviation, UTC, length, impacts."""
+    import pandas as pd
+
     zone = plan.display_zone(tz)
     rows = [{
         "#": i,
@@ -551,6 +584,8 @@ def schedule_table(plan: Plan, tz: str | None = None) -> pd.DataFrame:
 
 def impact_matrix(plan: Plan) -> pd.DataFrame:
     """Services x phases: the impact level of each phase on each service ('' if not listed)."""
+    import pandas as pd
+
     columns = [p.id for p in plan.phases]
     frame = pd.DataFrame("", index=[s.name for s in plan.services], columns=columns,
                          dtype=object)
@@ -565,6 +600,8 @@ def impact_matrix(plan: Plan) -> pd.DataFrame:
 def notice_times(plan: Plan, tz: str | None = None) -> pd.DataFrame:
     """When each customer notice would go out (`notices.comms_schedule`), in `tz` or the plan's
     zone: one row a notice, in time order."""
+    import pandas as pd
+
     from .notices import comms_schedule  # notices pulls in Jinja2; only this table needs it
 
     zone = plan.display_zone(tz)
@@ -599,6 +636,8 @@ class Table:
 def figure_html(fig: go.Figure, include_plotlyjs: bool = False, div_id: str | None = None
                 ) -> str:
     """The figure as an HTML div (no remote script, no MathJax); plotly.js inline if asked."""
+    import plotly.io as pio
+
     return pio.to_html(fig, full_html=False, include_plotlyjs=bool(include_plotlyjs),
                        include_mathjax=False, config=PLOTLY_CONFIG, div_id=div_id,
                        validate=False)
@@ -606,6 +645,8 @@ def figure_html(fig: go.Figure, include_plotlyjs: bool = False, div_id: str | No
 
 def plotly_js() -> str:
     """plotly.js from the installed plotly package: pages embed it, never fetch it."""
+    from plotly.offline import get_plotlyjs
+
     return get_plotlyjs()
 
 
@@ -615,6 +656,8 @@ _shown = {"plotlyjs": False}
 def mimebundle(fig: go.Figure, include_plotlyjs: bool) -> dict[str, Any]:
     """What `show` displays: text/html that draws offline (also after nbconvert), plotly's own
     MIME type for JupyterLab's plotly renderer, and a line of text."""
+    import plotly.io as pio
+
     title = getattr(fig.layout.title, "text", None) or "figure"
     return {
         "text/html": figure_html(fig, include_plotlyjs=include_plotlyjs),

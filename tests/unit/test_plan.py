@@ -776,3 +776,18 @@ def test_the_plan_format_reference_names_every_key_of_the_model():
     assert missing == []
     for level in LEVELS:
         assert f"| `{level}` |" in text
+
+
+def test_a_remembered_yaml_tag_still_depends_on_the_quotes(tmp_path):
+    """`_Loader.resolve` remembers tags by (text, style): 10 stays a number, "10" text,
+    however often and in whatever order each appears."""
+    from migration_runbook.plan import read_yaml
+
+    path = tmp_path / "values.yaml"
+    path.write_text('a: 10\nb: "10"\nc: 10\nd: yes\ne: "yes"\nf: null\ng: "null"\nh: 10\n',
+                    encoding="utf-8")
+    data, lines, errors = read_yaml(path)
+    assert errors == []
+    assert data == {"a": 10, "b": "10", "c": 10, "d": True, "e": "yes", "f": None,
+                    "g": "null", "h": 10}
+    assert lines[("h",)] == 8

@@ -415,3 +415,34 @@ def test_outputs_without_an_event_log_draws_planned_only(example, tmp_path):
     assert actual is None and "no event log" in note
     assert list(tmp_path.iterdir()) == []  # reading created nothing
 
+
+
+@pytest.mark.parametrize("now", [datetime(2020, 9, 9, 10, 0, tzinfo=UTC),
+                                 datetime(2020, 9, 1, 0, 0, tzinfo=UTC)])
+def test_phase_notebook_draws_the_same_windows_without_plotly_objects_or_pandas(example, now):
+    """The notebook sends `windows_spec` of `states.attempts` rows (no frame, no go.Figure):
+    the same figure, key for key, as `windows_figure` of `states.actual_windows`."""
+    from migration_runbook import phase, states
+    from migration_runbook.events import Event
+
+    def ev(seq: int, phase_id: str, event: str, at: str) -> Event:
+        when = datetime.fromisoformat(at).replace(tzinfo=UTC)
+        return Event(seq=seq, plan=example.id, phase=phase_id, event=event, operator="ann",
+                     reason="", at=when, recorded_at=when, source="cli", notebook="")
+
+    log = [ev(1, "carrier-connections", "go", "2020-09-07 08:50"),
+           ev(2, "carrier-connections", "start", "2020-09-07 09:05"),
+           ev(3, "carrier-connections", "complete", "2020-09-07 12:40"),
+           ev(4, "messaging-core", "go", "2020-09-08 08:55"),
+           ev(5, "messaging-core", "start", "2020-09-08 09:00"),
+           ev(6, "messaging-core", "rollback", "2020-09-08 11:00"),
+           ev(7, "messaging-core", "rolled-back", "2020-09-08 11:30"),
+           ev(8, "messaging-core", "start", "2020-09-09 09:00")]
+    for events in (log, log[:3], []):
+        figure = phase.light_bundle(timeline.windows_figure(
+            example, actual=states.actual_windows(example, events), now=now))
+        spec = phase.light_bundle(timeline.windows_spec(
+            example, actual=states.attempts(events), now=now))
+        assert json.loads(json.dumps(spec)) == json.loads(json.dumps(figure))
+        assert spec["text/plain"] == figure["text/plain"]
+        assert spec["application/vnd.plotly.v1+json"]["layout"]["template"]  # plotly's look

@@ -268,3 +268,19 @@ def test_parse_instant_refuses_garbage():
 def test_parse_instant_out_of_range_is_a_value_error_not_an_overflow():
     with pytest.raises(ValueError, match="out of range"):
         times.parse_instant("0001-01-01T00:00+01:00")
+
+
+@given(st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30),
+                    timezones=st.sampled_from([UTC, ZoneInfo("Pacific/Auckland")])))
+def test_format_iso_utc_writes_what_strftime_writes(instant):
+    """The isoformat fast path writes the same text as strftime, years before 1000 too."""
+    expected = instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert times.format_iso_utc(instant) == expected
+
+
+def test_a_remembered_duration_is_the_same_and_a_refused_one_is_refused_again():
+    assert times.parse_duration("1h30m") == times.parse_duration(" 1h30m") == \
+        timedelta(minutes=90)
+    for _ in range(2):
+        with pytest.raises(ValueError, match="invalid duration"):
+            times.parse_duration("an hour")
