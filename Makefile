@@ -60,14 +60,14 @@ postgres:
 
 ## All the tests, Chromium and PostgreSQL included.
 test: $(STAMP) browser postgres
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks runbooks
 	$(BIN)/pytest -q
 
 test-fast: $(STAMP)
 	$(BIN)/pytest -q -m "not chromium and not postgres and not slow"
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks runbooks
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py

@@ -649,8 +649,7 @@ class Report:
         frame = self.downtime()
         planned, actual = self.customer_facing()
         if frame.empty:
-            return _section("downtime", "no downtime", rows=[], actual=_length(actual),
-                            planned=_length(planned))
+            return _section("downtime", "no downtime", rows=[], sentence=self.downtime_sentence())
         names = {p.id: p.name for p in self.plan.phases}
         rows = []
         for r in frame.itertuples():

@@ -590,12 +590,14 @@ def test_the_printed_report_opens_with_the_summary_and_strands_no_heading(comple
     # NFKC: the PDF's text has ligatures ("Pre-\ufb02ight" for "Pre-flight")
     pages = [" ".join(unicodedata.normalize("NFKC", p.extract_text()).split())
              for p in pypdf.PdfReader(pdf).pages]
-    # The first page carries the title, the header and the summary's outcome and facts
-    # (JupyterLab's print rule kept each output whole and pushed the summary to page 2).
+    # The first page carries the title, the header and the summary's outcome and exceptions
+    # (JupyterLab's print rule kept each output whole and pushed the summary to page 2); the
+    # facts follow on the next page at the latest.
     first = pages[0]
     for expected in ("Post-migration report", "Report as of:", "Executive summary",
-                     "Outcome: completed", "Total customer-facing downtime"):
+                     "Outcome: completed", "Late starts:", "Overruns:"):
         assert expected in first, expected
+    assert "Total customer-facing downtime" in " ".join(pages[:2])
     # No heading is the last thing on its page: its introduction and some of what it
     # introduces come on the same page.
     sections = _sections()
