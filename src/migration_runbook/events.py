@@ -215,6 +215,9 @@ class Event:
         texts = {}
         for name in TEXT_FIELDS:
             value = row.get(name)
+            if type(value) is str and value.isascii():   # the usual case, checked inline
+                texts[name] = value
+                continue
             if not isinstance(value, str):
                 raise RecordProblem(name, f"is {brief(value)}, not text")
             if _not_utf8(value):

@@ -441,6 +441,11 @@ class _Loader(_SafeLoader):  # type: ignore[misc, valid-type]
         few hundred values (durations, owners, levels) across 100,000 scalars."""
         if kind is not yaml.ScalarNode:
             return super().resolve(kind, value, implicit)
+        resolvers = self.yaml_implicit_resolvers
+        if not implicit[0] or (value and value[0] not in resolvers and None not in resolvers):
+            # Quoted, or plain text no implicit resolver is keyed on (names, descriptions:
+            # most of a plan's distinct values): super() would find none to try.
+            return self.DEFAULT_SCALAR_TAG
         key = (value, implicit)
         tag = _SCALAR_TAG_MEMO.get(key)
         if tag is None:
