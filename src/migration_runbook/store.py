@@ -652,14 +652,27 @@ def _sqlite_rows(conn: Connection, plan_id: str, present: tuple[str, ...]) -> li
     SQLAlchemy's rows hold (its String and Integer types leave SQLite's values as they are),
     without its per-row result objects, which cost a third of reading a 20,000-record log."""
     names = [c.name for c in events.columns if c.name in present]
-    cursor = conn.connection.dbapi_connection.cursor()
+    columns = ", ".join(f'"{name}"' for name in names)
+    query = f'SELECT {columns} FROM events WHERE "plan" = ? ORDER BY "seq"'
+    raw = conn.connection.dbapi_connection
+
+    def fetch() -> list[dict]:
+        cursor = raw.cursor()
+        try:
+            cursor.execute(query, (plan_id,))
+            return [{**_MISSING, **dict(zip(names, values, strict=True))} for values in cursor]
+        finally:
+            cursor.close()
+
+    own_factory, raw.text_factory = raw.text_factory, str   # UTF-8 text decoded in C
     try:
-        columns = ", ".join(f'"{name}"' for name in names)
-        cursor.execute(f'SELECT {columns} FROM events WHERE "plan" = ? ORDER BY "seq"',
-                       (plan_id,))
-        return [{**_MISSING, **dict(zip(names, values, strict=True))} for values in cursor]
+        return fetch()
+    except sqlite3.OperationalError as exc:
+        if not str(exc).startswith("Could not decode"):
+            raise
     finally:
-        cursor.close()
+        raw.text_factory = own_factory
+    return fetch()  # a record holding other bytes: read again through `_text`
 
 
 def _busy(exc: BaseException) -> bool:
