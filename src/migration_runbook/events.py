@@ -122,6 +122,8 @@ def _optional_text(row: dict[str, Any], name: str) -> str:
 
 def _not_utf8(text: str) -> bool:
     """Whether `text` holds bytes that were not UTF-8 (read back as lone surrogates)."""
+    if text.isascii():   # the usual case, and no surrogate is ASCII: no copy made
+        return False
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -164,7 +166,8 @@ def parse_details(text: str) -> dict[str, Any]:
         raise ValueError(f"is {len(text)} characters long (at most {MAX_DETAILS})")
     if not text:
         return {}
-    if nesting(text) > MAX_DEPTH:
+    # Fewer brackets than the limit cannot nest deeper than it: most records skip the count.
+    if text.count("[") + text.count("{") > MAX_DEPTH and nesting(text) > MAX_DEPTH:
         raise ValueError(f"nest deeper than {MAX_DEPTH} levels")
     if _not_utf8(text):
         raise ValueError("is not valid UTF-8 text")
@@ -212,6 +215,9 @@ class Event:
         texts = {}
         for name in TEXT_FIELDS:
             value = row.get(name)
+            if type(value) is str and value.isascii():   # the usual case, checked inline
+                texts[name] = value
+                continue
             if not isinstance(value, str):
                 raise RecordProblem(name, f"is {brief(value)}, not text")
             if _not_utf8(value):

@@ -441,6 +441,11 @@ class _Loader(_SafeLoader):  # type: ignore[misc, valid-type]
         few hundred values (durations, owners, levels) across 100,000 scalars."""
         if kind is not yaml.ScalarNode:
             return super().resolve(kind, value, implicit)
+        resolvers = self.yaml_implicit_resolvers
+        if not implicit[0] or (value and value[0] not in resolvers and None not in resolvers):
+            # Quoted, or plain text no implicit resolver is keyed on (names, descriptions:
+            # most of a plan's distinct values): super() would find none to try.
+            return self.DEFAULT_SCALAR_TAG
         key = (value, implicit)
         tag = _SCALAR_TAG_MEMO.get(key)
         if tag is None:
@@ -463,6 +468,9 @@ Path_ = tuple[str | int, ...]
 _TAG = "tag:yaml.org,2002:"
 _SCALAR_TAGS = frozenset(_TAG + t for t in ("str", "int", "float", "bool", "null"))
 _MERGE = _TAG + "merge"
+_STR = _TAG + "str"
+_EXPECTED = {yaml.MappingNode: _TAG + "map", yaml.SequenceNode: _TAG + "seq"}
+"""The tag a mapping or a sequence node must have (scalars: one of `_SCALAR_TAGS`)."""
 _KEY_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_ .-]{0,59}")
 """What an unknown key may look like to be quoted back; anything else is not echoed."""
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -503,8 +511,12 @@ class _Builder:
             raise PlanInvalid([PlanError(self.file, line,
                                          f"plan is {what} to be a migration plan")])
         self.lines.setdefault(path, line)
-        expected = {yaml.MappingNode: _TAG + "map", yaml.SequenceNode: _TAG + "seq"}
-        if node.tag != expected.get(type(node)) and node.tag not in _SCALAR_TAGS:
+        if node.tag == _STR and type(node) is yaml.ScalarNode:  # most nodes: as below, sooner
+            if _CONTROL.search(node.value):
+                self.problems.append((path, line, _control_problem(node.value, path)))
+                return REFUSED
+            return node.value
+        if node.tag != _EXPECTED.get(type(node)) and node.tag not in _SCALAR_TAGS:
             tag = node.tag.replace(_TAG, "!!", 1) if node.tag.startswith(_TAG) else node.tag
             self.problems.append((path, line, f"YAML tag '{_one_line(tag)}' is not allowed: "
                                   "a plan is plain YAML (no Python objects or custom types)"))
@@ -548,8 +560,9 @@ class _Builder:
                 self.problems.append((path + (key,), line, f"duplicate key '{_one_line(key)}' "
                                       f"(first on line {first_line[key]})"))
             first_line.setdefault(key, line)
-            self.lines[path + (key,)] = line
-            out[key] = self.build(value_node, path + (key,), depth + 1)
+            where = path + (key,)
+            self.lines[where] = line
+            out[key] = self.build(value_node, where, depth + 1)
         for value_node in merges:
             sources = value_node.value if isinstance(value_node, yaml.SequenceNode) \
                 else [value_node]

@@ -416,8 +416,11 @@ class Store:
             .where(events.c.plan == plan_id)
         if phases is not None:
             query = query.where(events.c.phase.in_(sorted(set(phases))))
-        rows = [{**_MISSING, **row} for row in conn.execute(query.order_by(events.c.seq))
-                .mappings()]
+        if self.backend == "sqlite" and phases is None and not lock:
+            rows = _sqlite_rows(conn, plan_id, present)
+        else:
+            rows = [{**_MISSING, **row} for row in conn.execute(query.order_by(events.c.seq))
+                    .mappings()]
         if phases is None or (rows and rows[0]["seq"] == 1):
             first = str(rows[0]["source"]) if rows else ""
         else:   # by the primary key (plan, seq): no scan of a long log
@@ -642,6 +645,34 @@ def _scrub(text: str, secret: str) -> str:
         for form in {secret, quote(secret, safe="")}:
             text = text.replace(form, MASK)
     return mask_url(text)
+
+
+def _sqlite_rows(conn: Connection, plan_id: str, present: tuple[str, ...]) -> list[dict]:
+    """All of a plan's rows in seq order, straight from the sqlite3 cursor: the same values
+    SQLAlchemy's rows hold (its String and Integer types leave SQLite's values as they are),
+    without its per-row result objects, which cost a third of reading a 20,000-record log."""
+    names = [c.name for c in events.columns if c.name in present]
+    columns = ", ".join(f'"{name}"' for name in names)
+    query = f'SELECT {columns} FROM events WHERE "plan" = ? ORDER BY "seq"'
+    raw = conn.connection.dbapi_connection
+
+    def fetch() -> list[dict]:
+        cursor = raw.cursor()
+        try:
+            cursor.execute(query, (plan_id,))
+            return [{**_MISSING, **dict(zip(names, values, strict=True))} for values in cursor]
+        finally:
+            cursor.close()
+
+    own_factory, raw.text_factory = raw.text_factory, str   # UTF-8 text decoded in C
+    try:
+        return fetch()
+    except sqlite3.OperationalError as exc:
+        if not str(exc).startswith("Could not decode"):
+            raise
+    finally:
+        raw.text_factory = own_factory
+    return fetch()  # a record holding other bytes: read again through `_text`
 
 
 def _busy(exc: BaseException) -> bool:
