@@ -19,19 +19,24 @@ from tests.conftest import run_cli
 from tests.functional.test_step_events import PLAN
 
 
-@pytest.fixture
-def run(tmp_path) -> tuple[Path, Path]:
-    """A plan and a run folder where freeze is done and hot has been running since 09:41."""
-    path = tmp_path / "plan.yaml"
-    path.write_text(PLAN)
-    outputs = tmp_path / "run"
+def record_night(path: Path, outputs: Path) -> Path:
+    """The night so far: db started at 09:00, freeze done, hot running since 09:41."""
     with open_log(load_plan(path), outputs) as log:
         log.record("db", "go", "alice", at="2020-09-07T08:50:00Z")
         log.record("db", "start", "alice", at="2020-09-07T09:00:00Z")
         log.record_step("db", "freeze", "start", "bob", at="2020-09-07T09:01:00Z")
         log.record_step("db", "freeze", "done", "bob", at="2020-09-07T09:40:00Z")
         log.record_step("db", "hot", "start", "carol", at="2020-09-07T09:41:00Z")
-    return path, outputs
+    return outputs
+
+
+@pytest.fixture
+def run(tmp_path) -> tuple[Path, Path]:
+    """A plan and a run folder where freeze is done and hot has been running since 09:41."""
+    path = tmp_path / "plan.yaml"
+    path.write_text(PLAN)
+    outputs = tmp_path / "run"
+    return path, record_night(path, outputs)
 
 
 def test_status_json_as_of_carries_steps_forecast_countdowns_and_warnings(run):
@@ -159,13 +164,7 @@ def night_with_hot(tmp_path, high: str, head: str = "") -> tuple[Path, Path]:
     path.write_text(head + PLAN.replace(HOT, HOT.replace("duration: 2h",
                                                          f"low: 1h, duration: 2h, high: {high}")))
     outputs = tmp_path / "run"
-    with open_log(load_plan(path), outputs) as log:
-        log.record("db", "go", "alice", at="2020-09-07T08:50:00Z")
-        log.record("db", "start", "alice", at="2020-09-07T09:00:00Z")
-        log.record_step("db", "freeze", "start", "bob", at="2020-09-07T09:01:00Z")
-        log.record_step("db", "freeze", "done", "bob", at="2020-09-07T09:40:00Z")
-        log.record_step("db", "hot", "start", "carol", at="2020-09-07T09:41:00Z")
-    return path, outputs
+    return path, record_night(path, outputs)
 
 
 def status_json(path: Path, outputs: Path, as_of: str) -> dict:
