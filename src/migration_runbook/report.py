@@ -187,15 +187,6 @@ class Report:
         """The plan's phases by id: sections look a phase up once a row, not once a scan."""
         return {p.id: p for p in self.plan.phases}
 
-    @cached_property
-    def _attempts_of(self) -> dict[str, list[dict[str, Any]]]:
-        """Each phase's rows of `windows`, in order, grouped in one pass (filtering the frame
-        once a phase made the summary quadratic in the number of phases)."""
-        grouped: dict[str, list[dict[str, Any]]] = {}
-        for row in self.windows.to_dict("records"):
-            grouped.setdefault(row["phase"], []).append(row)
-        return grouped
-
     def overrun(self, phase_id: str, attempt: pd.Series | dict[str, Any]) -> timedelta:
         """How far an attempt ran past the window it is held to (`outcomes.overrun`: a retry
         on another night gets a window of the planned length from its own start)."""
@@ -475,18 +466,8 @@ class Report:
     def late_rollbacks(self) -> list[tuple[str, int, timedelta]]:
         """(phase, attempt, how late) of each rollback started after its deadline (for a
         retry on another night, the deadline at the same point of a window from its start)."""
-        out = []
-        for a in self.windows.to_dict("records"):
-            started = a["rollback_start_utc"]
-            phase = self._phases.get(a["phase"])
-            if phase is None or pd.isna(started):
-                continue
-            started = pd.Timestamp(started).to_pydatetime()
-            begun = pd.Timestamp(a["start_utc"]).to_pydatetime()
-            deadline = outcomes.rollback_deadline(phase, begun)
-            if started > deadline:
-                out.append((a["phase"], int(a["attempt"]), started - deadline))
-        return out
+        return [(a.phase, a.number, a.late_rollback) for found in self.phase_outcomes.values()
+                for a in found.attempts if a.late_rollback is not None]
 
     @cached_property
     def _step_rows(self) -> list[dict[str, Any]]:
@@ -611,6 +592,7 @@ class Report:
         rolled = self.windows[self.windows["outcome"].isin(["rolled-back", "rolling-back"])]
         if rolled.empty:
             return _section("rollbacks", "no rollbacks", rows=[], ids=[])
+        overdue = {(phase, attempt) for phase, attempt, _ in self.late_rollbacks()}
         rows, ids = [], []
         for _, a in rolled.iterrows():
             ids.append(rollback_anchor(a["phase"], a["attempt"]))
@@ -625,11 +607,10 @@ class Report:
             else:
                 took = f"still rolling back after {_length(pd.Timestamp(self.as_of) - started)}"
             late = ""
-            if phase is not None and not pd.isna(started):
+            if (a["phase"], int(a["attempt"])) in overdue:
                 deadline = outcomes.rollback_deadline(
                     phase, pd.Timestamp(a["start_utc"]).to_pydatetime())
-                if started > pd.Timestamp(deadline):
-                    late = f"started after the rollback deadline ({self.when(deadline)})"
+                late = f"started after the rollback deadline ({self.when(deadline)})"
             # A phase renamed or removed since its rollback keeps its row, under its old id.
             name = _lines(phase.name, f"({phase.id})") if phase is not None else \
                 _lines(a["phase"], "(not in this plan revision)")
