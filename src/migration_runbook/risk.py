@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .errors import RunbookError
+from .progress import FINISHED
 
 if TYPE_CHECKING:
     from .clock import PhaseClock
@@ -66,7 +67,6 @@ FIT_SEED = 0
 LIVE = "in-progress"
 DECIDED = ("completed", "rolling-back", "rolled-back")
 """Phase states whose outcome is known: nothing is drawn for them."""
-_FINISHED = ("done", "skipped")
 _GRID = 4097
 """Points of the numeric Beta distribution function used to condition a running PERT step."""
 
@@ -286,7 +286,7 @@ def _where_steps_stand(phase: Phase, clock: PhaseClock, points: np.ndarray,
     moment = _minutes(clock.as_of - phase.start)
     index = {s.id: s.index for s in phase.graph.steps}
     for step in clock.steps:
-        if step.forecast_start is None or step.state not in (*_FINISHED, "running"):
+        if step.forecast_start is None or step.state not in (*FINISHED, "running"):
             continue
         i = index[step.id]
         start = _minutes(step.forecast_start - phase.start)
@@ -306,7 +306,7 @@ def _decided(phase: Phase, clock: PhaseClock, ended: datetime | None) -> PhaseRi
     deadline = _minutes(phase.rollback_deadline - phase.start)
     finish: float | None = None
     if clock.state == "completed":
-        ends = [s.actual_end for s in clock.steps if s.state in _FINISHED]
+        ends = [s.actual_end for s in clock.steps if s.state in FINISHED]
         if clock.steps and len(ends) == len(clock.steps) and all(ends):
             finish = _minutes(max(e for e in ends if e is not None) - phase.start)
         else:
