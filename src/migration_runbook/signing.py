@@ -219,9 +219,11 @@ def check_signatures(plan: Plan, events: Sequence[Event]) -> SignatureCheck:
     signers = signers_path(plan)
     by: dict[str, int] = {}
     required = {p.id for p in plan.phases if signatures_required(plan, p.id)}
+    from .chronology import is_rehearsal_log
+
     # A rehearsal's own log may be unsigned; a rehearsal's record in a real night's log is
     # judged like any other (else `-p source rehearsal` would skip the signature).
-    rehearsal_log = all(ev.source == "rehearsal" for ev in events)
+    rehearsal_log = is_rehearsal_log(events)
     for ev in events:
         if not ev.signature:
             if ev.phase in required and not rehearsal_log:
